@@ -1,0 +1,1 @@
+//! rvs-api (being built).

@@ -1,0 +1,1 @@
+//! rvs-wire (being built).
