@@ -41,3 +41,35 @@ pub trait Director {
     /// `--set` timeouts (`-L --timeout`).
     fn timeouts(&mut self) -> Result<Timeouts, DirectorError>;
 }
+
+/// A director running in this process around an [`rvs_core::Engine`].
+#[derive(Debug, Default)]
+pub struct LocalDirector {
+    pub engine: rvs_core::Engine,
+}
+
+impl LocalDirector {
+    pub fn new() -> LocalDirector {
+        LocalDirector::default()
+    }
+}
+
+impl Director for LocalDirector {
+    fn apply(&mut self, commands: Vec<Command>) -> Result<(), DirectorError> {
+        self.engine
+            .apply_all(commands)
+            .map_err(|(index, error)| DirectorError::Apply { index, error })
+    }
+
+    fn table(&mut self) -> Result<TableSnapshot, DirectorError> {
+        Ok(self.engine.snapshot())
+    }
+
+    fn connections(&mut self) -> Result<Vec<ConnSnapshot>, DirectorError> {
+        Ok(self.engine.connections())
+    }
+
+    fn timeouts(&mut self) -> Result<Timeouts, DirectorError> {
+        Ok(self.engine.timeouts())
+    }
+}

@@ -17,3 +17,9 @@ pub mod snapshot;
 
 pub use command::{ApplyError, Command};
 pub use model::*;
+pub mod estimator;
+pub mod knobs;
+pub mod service;
+pub mod table;
+pub mod engine;
+pub use engine::Engine;
