@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install what rvs's demo and tests need on a Debian 12 machine (root).
+# Idempotent: only calls apt-get when something is missing.
+set -euo pipefail
+need=()
+for pair in ip:iproute2 curl:curl socat:socat iptables:iptables python3:python3; do
+  cmd=${pair%%:*} pkg=${pair##*:}
+  command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+done
+if ((${#need[@]})); then
+  echo "deps: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if ! rustup component list --installed 2>/dev/null | grep -q '^clippy'; then
+  rustup component add clippy rustfmt >/dev/null 2>&1 || true
+fi
