@@ -21,6 +21,7 @@ pub mod mh;
 pub mod fo;
 pub mod ovf;
 pub mod twos;
+pub mod hash;
 
 use crate::model::{DestId, SchedFlags};
 use std::net::IpAddr;
