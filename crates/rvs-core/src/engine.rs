@@ -1,26 +1,113 @@
 //! The engine: the one object a director runs. Configuration comes in as
 //! [`Command`]s through [`Engine::apply`]; packets come in as frames with
-//! the current time through `Engine::process`; time passes through
-//! [`Engine::tick`]. The engine never reads a clock or touches a socket.
+//! the current time through [`Engine::process`] (in `process.rs`); time
+//! passes through [`Engine::tick`]. The engine never reads a clock or
+//! touches a socket.
 
 use crate::command::{ApplyError, Command};
+use crate::conn::{ConnTable, ConnTableConfig, EngineTime, Removed, StateTimeouts};
+use crate::estimator::ESTIMATOR_INTERVAL_SECS;
 use crate::knobs::Knobs;
+use crate::model::DestId;
+use crate::sched::XorShiftRng;
 use crate::snapshot::{ConnSnapshot, TableSnapshot, Timeouts};
 use crate::table::ServiceTable;
-use std::net::IpAddr;
+use rvs_wire::MacAddr;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Connection hash table size shown in `ipvsadm -L` (the kernel default, 2^12).
 pub const CONN_TAB_SIZE: u32 = 4096;
 
+/// How often lblc/lblcr garbage collection runs, seconds (the kernel's 60 s).
+pub const SCHED_GC_INTERVAL_SECS: u64 = 60;
+
+/// Settings fixed when the engine is built.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub conn_table: ConnTableConfig,
+    /// Seed of the scheduler random source (`twos`).
+    pub rng_seed: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            conn_table: ConnTableConfig::default(),
+            rng_seed: 1,
+        }
+    }
+}
+
+/// Counters of the engine's packet path, by outcome. Every field moves in a test.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineStats {
+    /// Frames handed to the host untouched.
+    pub passed: u64,
+    /// Frames forwarded to a real server or back to a client.
+    pub forwarded: u64,
+    /// Frames for a local real server, delivered to the host.
+    pub local: u64,
+    /// Connections created.
+    pub conns_created: u64,
+    /// Drops, by reason.
+    pub drop_malformed: u64,
+    pub drop_no_dest: u64,
+    pub drop_dest_unavailable: u64,
+    pub drop_table_full: u64,
+    pub drop_ttl: u64,
+    pub drop_too_big: u64,
+    pub drop_no_tunnel_source: u64,
+    /// ICMP errors the engine generated.
+    pub icmp_sent: u64,
+}
+
 /// The LVS engine.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Engine {
     pub(crate) table: ServiceTable,
+    pub(crate) conns: ConnTable,
+    pub(crate) state_timeouts: StateTimeouts,
+    pub(crate) rng: XorShiftRng,
+    pub(crate) stats: EngineStats,
+    /// Known neighbours (from the datapath): next hop -> MAC.
+    pub(crate) neighbours: HashMap<IpAddr, MacAddr>,
+    /// Outer source address for IPIP tunnels (the DIP).
+    pub(crate) tunnel_source: Option<Ipv4Addr>,
+    /// Path MTU towards real servers and clients.
+    pub(crate) mtu: u16,
+    /// IPIP identification counter.
+    pub(crate) ident: u16,
+    last_estimate: Option<EngineTime>,
+    last_sched_gc: Option<EngineTime>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::with_config(EngineConfig::default())
+    }
 }
 
 impl Engine {
     pub fn new() -> Engine {
         Engine::default()
+    }
+
+    pub fn with_config(config: EngineConfig) -> Engine {
+        Engine {
+            table: ServiceTable::new(),
+            conns: ConnTable::new(config.conn_table),
+            state_timeouts: StateTimeouts::default(),
+            rng: XorShiftRng::new(config.rng_seed),
+            stats: EngineStats::default(),
+            neighbours: HashMap::new(),
+            tunnel_source: None,
+            mtu: 1500,
+            ident: 0,
+            last_estimate: None,
+            last_sched_gc: None,
+        }
     }
 
     /// Apply one command.
@@ -31,12 +118,36 @@ impl Engine {
     /// Apply a batch atomically: either every command is applied or none
     /// is, and the error names the first failing command's index.
     pub fn apply_all(&mut self, commands: Vec<Command>) -> Result<(), (usize, ApplyError)> {
-        self.table.apply_all(commands)
+        self.table.apply_all(commands)?;
+        self.state_timeouts.apply_set(&self.table.timeouts);
+        Ok(())
     }
 
     /// Declare the director's own addresses (real servers there are `Local`).
     pub fn set_local_addrs(&mut self, addrs: impl IntoIterator<Item = IpAddr>) {
         self.table.local_addrs = addrs.into_iter().collect();
+    }
+
+    /// The outer source address of IPIP packets (the director's DIP).
+    pub fn set_tunnel_source(&mut self, addr: Ipv4Addr) {
+        self.tunnel_source = Some(addr);
+    }
+
+    /// Path MTU used for the `pmtu_disc` check.
+    pub fn set_mtu(&mut self, mtu: u16) {
+        self.mtu = mtu;
+    }
+
+    /// A neighbour the datapath resolved (or `None` to forget it).
+    pub fn set_neighbour(&mut self, addr: IpAddr, mac: Option<MacAddr>) {
+        match mac {
+            Some(m) => {
+                self.neighbours.insert(addr, m);
+            }
+            None => {
+                self.neighbours.remove(&addr);
+            }
+        }
     }
 
     pub fn knobs(&self) -> &Knobs {
@@ -47,6 +158,15 @@ impl Engine {
         self.table.timeouts
     }
 
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    /// Entries (connections + templates) in the connection table.
+    pub fn conn_count(&self) -> usize {
+        self.conns.len()
+    }
+
     /// Services and real servers with counters.
     pub fn snapshot(&self) -> TableSnapshot {
         TableSnapshot {
@@ -55,8 +175,76 @@ impl Engine {
         }
     }
 
-    /// Connection entries and persistence templates.
+    /// Connection entries and persistence templates as of `now`.
+    pub fn connections_at(&self, now: EngineTime) -> Vec<ConnSnapshot> {
+        self.conns.snapshot(now)
+    }
+
+    /// Connection entries as of the last `tick`.
     pub fn connections(&self) -> Vec<ConnSnapshot> {
-        Vec::new()
+        self.conns.snapshot(self.last_estimate.unwrap_or_default())
+    }
+
+    /// When the engine next needs `tick` (earliest connection timer).
+    pub fn poll_timeout(&mut self) -> Option<EngineTime> {
+        self.conns.poll_timeout()
+    }
+
+    /// Let time pass: expire connections, run the rate estimator every
+    /// 2 s and scheduler garbage collection every 60 s.
+    pub fn tick(&mut self, now: EngineTime) {
+        let expired = self.conns.handle_timeout(now);
+        for r in expired {
+            self.account_removed(&r);
+        }
+        self.table.purge_trash();
+        let due = |last: Option<EngineTime>, every: u64| match last {
+            None => true,
+            Some(t) => now.millis_since(t) >= every * 1000,
+        };
+        if due(self.last_estimate, ESTIMATOR_INTERVAL_SECS) {
+            if self.last_estimate.is_some() {
+                for s in &mut self.table.services {
+                    s.estimator.sample(&s.stats);
+                    for d in &mut s.dests {
+                        d.estimator.sample(&d.stats);
+                    }
+                }
+            }
+            self.last_estimate = Some(now);
+        }
+        if due(self.last_sched_gc, SCHED_GC_INTERVAL_SECS) {
+            if self.last_sched_gc.is_some() {
+                let secs = now.as_millis() / 1000;
+                for s in &mut self.table.services {
+                    s.scheduler.tick(secs);
+                }
+            }
+            self.last_sched_gc = Some(now);
+        }
+    }
+
+    /// A connection or template left the table: take it off its real
+    /// server's counters and re-check the overload threshold.
+    pub(crate) fn account_removed(&mut self, r: &Removed) {
+        let Some(id) = r.conn.dest() else {
+            return;
+        };
+        let template = r.conn.is_template();
+        let inactive = r.conn.is_inactive();
+        if let Some(d) = self.table.dest_mut(id) {
+            if template {
+                d.persist = d.persist.saturating_sub(1);
+            } else if inactive {
+                d.inactive = d.inactive.saturating_sub(1);
+            } else {
+                d.active = d.active.saturating_sub(1);
+            }
+            d.check_overload_on_unbind();
+        }
+    }
+
+    pub(crate) fn dest_weight(&self, id: DestId) -> Option<i32> {
+        self.table.dest(id).map(|d| d.config.weight)
     }
 }

@@ -23,3 +23,6 @@ pub mod service;
 pub mod table;
 pub mod engine;
 pub use engine::Engine;
+pub mod packet;
+pub mod process;
+pub use process::{DropReason, PacketMeta, Route, Transmit, Verdict};

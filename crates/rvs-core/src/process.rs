@@ -1,0 +1,704 @@
+//! The packet path: `Engine::process(frame, meta, now) -> Verdict`.
+//!
+//! Mirrors the kernel's `ip_vs_in` / `ip_vs_out`: find the connection of a
+//! packet (client side, or real-server side for NAT replies), or schedule a
+//! new one when the packet may open a connection to a virtual service
+//! (persistence templates first), run the protocol state machine, count,
+//! then rewrite for the forwarding method (NAT, DR, TUN, Local). Anything
+//! that is not LVS traffic is passed to the host untouched.
+
+use crate::conn::reuse::{opens_sctp, opens_tcp, reuse_decision, ReuseAction, ReuseKnobs};
+use crate::conn::{
+    conn_protocol, fwmark_vaddr, ConnId, ConnProtocol, Direction, EngineTime, InKey, NewConn,
+    OutKey, SctpEvent, StateChange, TcpFlags,
+};
+use crate::engine::Engine;
+use crate::model::{DestId, Family, FwdMethod, Protocol, ServiceKey};
+use crate::packet::{self, PacketInfo, Parsed, Side};
+use crate::sched::{SchedContext, SchedPacket};
+use rvs_wire::{Icmpv4Type, Icmpv6Type, IpProtocol, MacAddr};
+use std::net::IpAddr;
+
+/// Facts about a frame that are not in its bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PacketMeta {
+    /// Firewall mark (from `iptables -j MARK`), 0 if none.
+    pub fwmark: u32,
+    /// Interface index the frame arrived on.
+    pub ingress: u32,
+}
+
+/// How a forwarded frame leaves the director.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Route the IP packet towards `next_hop` with the host's tables
+    /// (NAT in and out, TUN, ICMP errors).
+    Routed { next_hop: IpAddr },
+    /// DR: send the unchanged frame to `next_hop` on the same segment.
+    Direct { next_hop: IpAddr },
+}
+
+/// Where a transmitted frame goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    pub route: Route,
+    /// The next hop's MAC when the engine knows it (it has been written to
+    /// the frame's destination MAC); otherwise the datapath resolves it.
+    pub dst_mac: Option<MacAddr>,
+}
+
+/// Why a frame was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    Malformed,
+    /// No real server available (an ICMP error may have been produced).
+    NoDestination,
+    /// The connection's real server is gone or quiesced for good.
+    DestUnavailable,
+    TableFull,
+    TtlExceeded,
+    TooBig,
+    NoTunnelSource,
+}
+
+/// What to do with a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not LVS traffic: give the frame to the host unchanged.
+    Pass,
+    /// A connection to a real server on the director itself: deliver the
+    /// (unchanged) frame to the host.
+    Local,
+    /// The frame was rewritten in place; send it.
+    Forward(Transmit),
+    /// Drop the frame. If `reply` is set, the frame buffer now holds an
+    /// ICMP error to route back to its source instead.
+    Drop {
+        reason: DropReason,
+        reply: Option<Transmit>,
+    },
+}
+
+/// ICMP "destination unreachable: port unreachable".
+const ICMP_PORT_UNREACH: u8 = 3;
+/// ICMP "destination unreachable: fragmentation needed".
+const ICMP_FRAG_NEEDED: u8 = 4;
+/// ICMPv6 "destination unreachable: port unreachable".
+const ICMPV6_PORT_UNREACH: u8 = 4;
+/// Size of the outer IPv4 header of an IPIP packet.
+const IPIP_OVERHEAD: usize = 20;
+
+enum IcmpKind {
+    PortUnreachable,
+    TimeExceeded,
+    TooBig(u16),
+}
+
+impl Engine {
+    /// Decide what to do with one Ethernet frame arriving at the director.
+    /// The frame may be rewritten (and grow, for TUN) in place.
+    pub fn process(&mut self, frame: &mut Vec<u8>, meta: PacketMeta, now: EngineTime) -> Verdict {
+        let verdict = self.process_inner(frame, meta, now);
+        match &verdict {
+            Verdict::Pass => self.stats.passed += 1,
+            Verdict::Local => self.stats.local += 1,
+            Verdict::Forward(_) => self.stats.forwarded += 1,
+            Verdict::Drop { reason, reply } => {
+                if reply.is_some() {
+                    self.stats.icmp_sent += 1;
+                }
+                let c = match reason {
+                    DropReason::Malformed => &mut self.stats.drop_malformed,
+                    DropReason::NoDestination => &mut self.stats.drop_no_dest,
+                    DropReason::DestUnavailable => &mut self.stats.drop_dest_unavailable,
+                    DropReason::TableFull => &mut self.stats.drop_table_full,
+                    DropReason::TtlExceeded => &mut self.stats.drop_ttl,
+                    DropReason::TooBig => &mut self.stats.drop_too_big,
+                    DropReason::NoTunnelSource => &mut self.stats.drop_no_tunnel_source,
+                };
+                *c += 1;
+            }
+        }
+        verdict
+    }
+
+    fn process_inner(&mut self, frame: &mut Vec<u8>, meta: PacketMeta, now: EngineTime) -> Verdict {
+        let mut info = match packet::parse(frame) {
+            Ok(Parsed::Ip(info)) => info,
+            Ok(Parsed::NotIp) => return Verdict::Pass,
+            Err(_) => return drop(DropReason::Malformed),
+        };
+        let Some(protocol) = transport(info.protocol) else {
+            // ICMP errors about tracked connections and everything else
+            // that is not TCP/UDP/SCTP belong to the host for now.
+            return Verdict::Pass;
+        };
+        if info.later_fragment {
+            return Verdict::Pass;
+        }
+        let cproto = conn_protocol(protocol);
+        let in_key = InKey {
+            protocol: cproto,
+            caddr: info.saddr,
+            cport: info.sport,
+            vaddr: info.daddr,
+            vport: info.dport,
+        };
+        let mut conn = self.conns.lookup_in(&in_key);
+
+        // A packet that opens a connection on a port whose old connection
+        // is still listed (conn_reuse_mode, expire_nodest_conn).
+        if let Some(id) = conn {
+            if self.opens_connection(protocol, &info) {
+                if let Some(c) = self.conns.get(id) {
+                    let weight = c.dest().and_then(|d| self.dest_weight(d));
+                    let knobs = ReuseKnobs {
+                        conn_reuse_mode: u32::from(self.table.knobs.conn_reuse_mode),
+                        expire_nodest_conn: self.table.knobs.expire_nodest_conn,
+                    };
+                    match reuse_decision(c, weight, &knobs, false) {
+                        ReuseAction::Keep => {}
+                        ReuseAction::Reschedule { expire_old } => {
+                            if expire_old {
+                                self.conns.expire_now(id, now);
+                            }
+                            conn = None;
+                        }
+                        ReuseAction::DropPacket => return drop(DropReason::DestUnavailable),
+                    }
+                }
+            }
+        }
+
+        // The connection's real server went away.
+        if let Some(id) = conn {
+            let dest = self.conns.get(id).and_then(|c| c.dest());
+            if let Some(d) = dest {
+                if !self.table.is_live(d) {
+                    if self.table.knobs.expire_nodest_conn {
+                        self.conns.expire_now(id, now);
+                        conn = None;
+                    } else {
+                        return drop(DropReason::DestUnavailable);
+                    }
+                }
+            }
+        }
+
+        if let Some(id) = conn {
+            return self.forward_in(frame, &mut info, protocol, id, now);
+        }
+
+        // A NAT reply from a real server.
+        let out_key = OutKey {
+            protocol: cproto,
+            daddr: info.saddr,
+            dport: info.sport,
+            caddr: info.daddr,
+            cport: info.dport,
+        };
+        if let Some(id) = self.conns.lookup_out(&out_key) {
+            if self.conns.get(id).map(|c| c.fwd()) == Some(FwdMethod::Masq) {
+                return self.forward_out(frame, &mut info, protocol, id, now);
+            }
+        }
+
+        // A new connection to a virtual service?
+        let Some(si) = self.find_service(meta.fwmark, protocol, &info) else {
+            return Verdict::Pass;
+        };
+        if !self.opens_connection(protocol, &info) {
+            return Verdict::Pass;
+        }
+        match self.schedule(si, protocol, &info, meta, now) {
+            Scheduled::Conn(id) => self.forward_in(frame, &mut info, protocol, id, now),
+            Scheduled::OnePacket(dest) => self.forward_one_packet(frame, &mut info, si, dest),
+            Scheduled::NoDest => {
+                let reply = self.icmp_reply(frame, &info, IcmpKind::PortUnreachable);
+                Verdict::Drop {
+                    reason: DropReason::NoDestination,
+                    reply,
+                }
+            }
+            Scheduled::Failed(reason) => drop(reason),
+        }
+    }
+
+    fn opens_connection(&self, protocol: Protocol, info: &PacketInfo) -> bool {
+        match protocol {
+            Protocol::Tcp => {
+                let f = TcpFlags(info.tcp_flags);
+                if self.table.knobs.sloppy_tcp {
+                    !f.rst()
+                } else {
+                    opens_tcp(f)
+                }
+            }
+            Protocol::Udp => true,
+            Protocol::Sctp => match info.sctp_chunk {
+                // ABORT never opens.
+                Some(6) => false,
+                Some(c) => self.table.knobs.sloppy_sctp || opens_sctp(c),
+                None => false,
+            },
+        }
+    }
+
+    /// The kernel's `ip_vs_service_find`: fwmark first, then
+    /// (protocol, VIP, port), then the port-0 service of the VIP.
+    fn find_service(&self, fwmark: u32, protocol: Protocol, info: &PacketInfo) -> Option<usize> {
+        if fwmark != 0 {
+            let key = ServiceKey::Fwmark {
+                mark: fwmark,
+                family: info.family,
+            };
+            if let Some(i) = self.table.find(&key) {
+                return Some(i);
+            }
+        }
+        let exact = ServiceKey::Addr {
+            protocol,
+            addr: info.daddr,
+            port: info.dport,
+        };
+        self.table.find(&exact).or_else(|| {
+            self.table.find(&ServiceKey::Addr {
+                protocol,
+                addr: info.daddr,
+                port: 0,
+            })
+        })
+    }
+
+    /// Run the service's scheduler.
+    fn pick(&mut self, si: usize, info: &PacketInfo, now: EngineTime) -> Option<DestId> {
+        let lblc = self.table.knobs.lblc_expiration;
+        let lblcr = self.table.knobs.lblcr_expiration;
+        let mut rng = self.rng.clone();
+        let svc = self.table.services.get_mut(si)?;
+        let views = svc.sched_views();
+        let mut ctx = SchedContext {
+            packet: SchedPacket {
+                saddr: info.saddr,
+                sport: info.sport,
+                daddr: info.daddr,
+                dport: info.dport,
+            },
+            flags: svc.config.flags,
+            now_secs: now.as_millis() / 1000,
+            rng: &mut rng,
+            lblc_expiration_secs: lblc,
+            lblcr_expiration_secs: lblcr,
+        };
+        let picked = svc.scheduler.schedule(&views, &mut ctx);
+        self.rng = rng;
+        picked.and_then(|i| views.get(i)).map(|v| v.id)
+    }
+
+    /// The kernel's `ip_vs_schedule` / `ip_vs_sched_persist`.
+    fn schedule(
+        &mut self,
+        si: usize,
+        protocol: Protocol,
+        info: &PacketInfo,
+        meta: PacketMeta,
+        now: EngineTime,
+    ) -> Scheduled {
+        let Some(svc) = self.table.services.get(si) else {
+            return Scheduled::NoDest;
+        };
+        let config = svc.config.clone();
+        let cproto = conn_protocol(protocol);
+        let svc_port = config.key.port();
+        let ops = config.ops && (protocol == Protocol::Udp || config.key.is_fwmark());
+
+        let mut template: Option<ConnId> = None;
+        let dest_id = if let Some(timeout) = config.persistent {
+            // Template key: (proto, masked client, 0, VIP, vport) for a
+            // normal service; vport 0 for port-0 services and FTP; proto IP
+            // and VIP = fwmark for fwmark services.
+            let snet = config.netmask.apply(info.saddr);
+            let (tproto, tvaddr, tvport) = if info.dport == svc_port && !config.key.is_fwmark() {
+                (cproto, info.daddr, if svc_port == 21 { 0 } else { info.dport })
+            } else if let ServiceKey::Fwmark { mark, .. } = config.key {
+                (ConnProtocol::Ip, fwmark_vaddr(mark), 0)
+            } else {
+                (cproto, info.daddr, 0)
+            };
+            let tkey = InKey {
+                protocol: tproto,
+                caddr: snet,
+                cport: 0,
+                vaddr: tvaddr,
+                vport: tvport,
+            };
+            let existing = self.conns.lookup_template(&tkey).filter(|&ct| self.check_template(ct));
+            match existing {
+                Some(ct) => {
+                    template = Some(ct);
+                    match self.conns.get(ct).and_then(|c| c.dest()) {
+                        Some(d) => d,
+                        None => return Scheduled::NoDest,
+                    }
+                }
+                None => {
+                    let Some(d) = self.pick(si, info, now) else {
+                        return Scheduled::NoDest;
+                    };
+                    let Some(dest) = self.table.dest(d) else {
+                        return Scheduled::NoDest;
+                    };
+                    let tdport = if info.dport == svc_port && svc_port != 21 && !config.key.is_fwmark() {
+                        dest.config.port
+                    } else {
+                        0
+                    };
+                    let new = NewConn::template(
+                        tkey,
+                        dest.config.addr,
+                        tdport,
+                        Some(d),
+                        dest.config.fwd,
+                        timeout,
+                    )
+                    .with_fwmark(meta.fwmark);
+                    match self.conns.insert(new, now) {
+                        Ok(ct) => {
+                            template = Some(ct);
+                            self.bind_dest(d, true);
+                        }
+                        Err(_) => return Scheduled::Failed(DropReason::TableFull),
+                    }
+                    d
+                }
+            }
+        } else {
+            match self.pick(si, info, now) {
+                Some(d) => d,
+                None => return Scheduled::NoDest,
+            }
+        };
+
+        let Some(dest) = self.table.dest(dest_id) else {
+            return Scheduled::NoDest;
+        };
+        let daddr = dest.config.addr;
+        let fwd = dest.config.fwd;
+        // The real port: the server's, unless it is 0 (fwmark services)
+        // or the packet came to a port-0 / fwmark service on another port.
+        let dport = if info.dport == svc_port && dest.config.port != 0 {
+            dest.config.port
+        } else if config.key.is_fwmark() || svc_port == 0 {
+            if dest.config.port != 0 && !config.key.is_fwmark() {
+                dest.config.port
+            } else {
+                info.dport
+            }
+        } else {
+            dest.config.port
+        };
+        if ops {
+            self.count_conn(si, dest_id);
+            return Scheduled::OnePacket(OnePacket {
+                dest: dest_id,
+                daddr,
+                dport,
+                fwd,
+            });
+        }
+        let key = InKey {
+            protocol: cproto,
+            caddr: info.saddr,
+            cport: info.sport,
+            vaddr: info.daddr,
+            vport: info.dport,
+        };
+        let mut new = NewConn::connection(key, daddr, dport, Some(dest_id), fwd).with_fwmark(meta.fwmark);
+        if let Some(ct) = template {
+            new = new.with_control(ct);
+        }
+        match self.conns.insert(new, now) {
+            Ok(id) => {
+                self.bind_dest(dest_id, false);
+                self.count_conn(si, dest_id);
+                self.stats.conns_created += 1;
+                Scheduled::Conn(id)
+            }
+            Err(_) => Scheduled::Failed(DropReason::TableFull),
+        }
+    }
+
+    /// `ip_vs_check_template`: the template's server must still be in its
+    /// service with a usable weight; otherwise the template is invalidated.
+    fn check_template(&mut self, ct: ConnId) -> bool {
+        let Some(d) = self.conns.get(ct).and_then(|c| c.dest()) else {
+            return false;
+        };
+        let ok = match self.table.dest(d) {
+            Some(dest) => {
+                // AVAILABLE = still in its service; OVERLOAD does not matter here.
+                self.table.is_live(d)
+                    && !(self.table.knobs.expire_quiescent_template && dest.config.weight == 0)
+            }
+            None => false,
+        };
+        if !ok {
+            self.conns.invalidate_template(ct);
+        }
+        ok
+    }
+
+    /// `ip_vs_bind_dest`: count the new entry and apply the upper threshold.
+    fn bind_dest(&mut self, id: DestId, template: bool) {
+        if let Some(d) = self.table.dest_mut(id) {
+            if template {
+                d.persist += 1;
+            } else {
+                d.inactive += 1;
+            }
+            d.check_overload_on_bind();
+        }
+    }
+
+    /// `ip_vs_conn_stats`: one more connection for the server and service.
+    fn count_conn(&mut self, si: usize, id: DestId) {
+        if let Some(svc) = self.table.services.get_mut(si) {
+            svc.stats.conns += 1;
+            if let Some(d) = svc.dests.iter_mut().find(|d| d.id == id) {
+                d.stats.conns += 1;
+            }
+        }
+    }
+
+    fn count_packet(&mut self, dest: Option<DestId>, bytes: usize, outbound: bool) {
+        let Some(id) = dest else {
+            return;
+        };
+        let Some(loc) = self.table.locate(id) else {
+            return;
+        };
+        let Some(svc) = self.table.services.get_mut(loc.service) else {
+            return;
+        };
+        let b = bytes as u64;
+        let bump = |c: &mut crate::model::Counters| {
+            if outbound {
+                c.outpkts += 1;
+                c.outbytes += b;
+            } else {
+                c.inpkts += 1;
+                c.inbytes += b;
+            }
+        };
+        bump(&mut svc.stats);
+        if let Some(d) = svc.dests.get_mut(loc.dest) {
+            bump(&mut d.stats);
+        }
+    }
+
+    /// Move a server between ActiveConn and InActConn after a state change.
+    fn account_change(&mut self, dest: Option<DestId>, change: StateChange) {
+        let Some(id) = dest else {
+            return;
+        };
+        if change.was_active == change.now_active {
+            return;
+        }
+        if let Some(d) = self.table.dest_mut(id) {
+            if change.now_active {
+                d.inactive = d.inactive.saturating_sub(1);
+                d.active += 1;
+            } else {
+                d.active = d.active.saturating_sub(1);
+                d.inactive += 1;
+            }
+        }
+    }
+
+    fn run_state(&mut self, id: ConnId, protocol: Protocol, info: &PacketInfo, direction: Direction, now: EngineTime) {
+        let change = match protocol {
+            Protocol::Tcp => self.conns.process_tcp(id, direction, TcpFlags(info.tcp_flags), now, &self.state_timeouts),
+            Protocol::Udp => self.conns.process_udp(id, direction, now, &self.state_timeouts),
+            Protocol::Sctp => {
+                let event = SctpEvent::from_chunk_type(info.sctp_chunk.unwrap_or(0));
+                self.conns.process_sctp(id, direction, event, now, &self.state_timeouts)
+            }
+        };
+        let dest = self.conns.get(id).and_then(|c| c.dest());
+        if let Some(change) = change {
+            self.account_change(dest, change);
+        }
+    }
+
+    /// Client -> real server on an existing (or just created) connection.
+    fn forward_in(&mut self, frame: &mut Vec<u8>, info: &mut PacketInfo, protocol: Protocol, id: ConnId, now: EngineTime) -> Verdict {
+        let Some(c) = self.conns.get(id) else {
+            return drop(DropReason::DestUnavailable);
+        };
+        let (dest, daddr, dport, fwd) = (c.dest(), c.daddr(), c.dport(), c.fwd());
+        self.run_state(id, protocol, info, Direction::Input, now);
+        self.count_packet(dest, info.ip_len, false);
+        self.transmit(frame, info, daddr, dport, fwd)
+    }
+
+    fn forward_one_packet(&mut self, frame: &mut Vec<u8>, info: &mut PacketInfo, _si: usize, one: OnePacket) -> Verdict {
+        self.count_packet(Some(one.dest), info.ip_len, false);
+        self.transmit(frame, info, one.daddr, one.dport, one.fwd)
+    }
+
+    /// Rewrite and route a client packet for the forwarding method.
+    fn transmit(&mut self, frame: &mut Vec<u8>, info: &mut PacketInfo, daddr: IpAddr, dport: u16, fwd: FwdMethod) -> Verdict {
+        if fwd == FwdMethod::Local {
+            return Verdict::Local;
+        }
+        let overhead = if matches!(fwd, FwdMethod::Tunnel { .. }) { IPIP_OVERHEAD } else { 0 };
+        let mtu = usize::from(self.mtu).saturating_sub(overhead);
+        if info.ip_len > mtu && (info.dont_frag || info.family == Family::V6) && self.table.knobs.pmtu_disc {
+            let reply = self.icmp_reply(frame, info, IcmpKind::TooBig(mtu as u16));
+            return Verdict::Drop { reason: DropReason::TooBig, reply };
+        }
+        if info.ttl <= 1 {
+            let reply = self.icmp_reply(frame, info, IcmpKind::TimeExceeded);
+            return Verdict::Drop { reason: DropReason::TtlExceeded, reply };
+        }
+        match fwd {
+            FwdMethod::Masq => {
+                packet::decrement_ttl(frame, info);
+                packet::set_addr(frame, info, Side::Dst, daddr);
+                packet::set_port(frame, info, Side::Dst, dport);
+                Verdict::Forward(self.route_to(frame, Route::Routed { next_hop: daddr }))
+            }
+            FwdMethod::Route => {
+                packet::decrement_ttl(frame, info);
+                Verdict::Forward(self.route_to(frame, Route::Direct { next_hop: daddr }))
+            }
+            FwdMethod::Tunnel { .. } => {
+                let (IpAddr::V4(rip), Some(src)) = (daddr, self.tunnel_source) else {
+                    return drop(DropReason::NoTunnelSource);
+                };
+                packet::decrement_ttl(frame, info);
+                let inner = packet::ip_packet(frame, info).to_vec();
+                let l3 = info.l3;
+                frame.truncate(l3);
+                frame.resize(l3 + IPIP_OVERHEAD + inner.len(), 0);
+                self.ident = self.ident.wrapping_add(1);
+                let Some(out) = frame.get_mut(l3..) else {
+                    return drop(DropReason::Malformed);
+                };
+                if rvs_wire::build::build_ipip_with_ident(src, rip, info.ttl, info.dont_frag, self.ident, &inner, out).is_err() {
+                    return drop(DropReason::Malformed);
+                }
+                set_ethertype_ipv4(frame, l3);
+                Verdict::Forward(self.route_to(frame, Route::Routed { next_hop: daddr }))
+            }
+            FwdMethod::Local => Verdict::Local,
+        }
+    }
+
+    /// Real server -> client on a NAT connection: source back to VIP:vport.
+    fn forward_out(&mut self, frame: &mut Vec<u8>, info: &mut PacketInfo, protocol: Protocol, id: ConnId, now: EngineTime) -> Verdict {
+        let Some(c) = self.conns.get(id) else {
+            return Verdict::Pass;
+        };
+        let (dest, vaddr, vport, caddr) = (c.dest(), c.vaddr(), c.vport(), c.caddr());
+        if info.ttl <= 1 {
+            let reply = self.icmp_reply(frame, info, IcmpKind::TimeExceeded);
+            return Verdict::Drop { reason: DropReason::TtlExceeded, reply };
+        }
+        self.run_state(id, protocol, info, Direction::Output, now);
+        self.count_packet(dest, info.ip_len, true);
+        packet::decrement_ttl(frame, info);
+        packet::set_addr(frame, info, Side::Src, vaddr);
+        packet::set_port(frame, info, Side::Src, vport);
+        Verdict::Forward(self.route_to(frame, Route::Routed { next_hop: caddr }))
+    }
+
+    fn route_to(&self, frame: &mut [u8], route: Route) -> Transmit {
+        let hop = match route {
+            Route::Routed { next_hop } | Route::Direct { next_hop } => next_hop,
+        };
+        let dst_mac = self.neighbours.get(&hop).copied();
+        if let (Some(mac), Some(dst)) = (dst_mac, frame.get_mut(0..6)) {
+            dst.copy_from_slice(&mac.0);
+        }
+        Transmit { route, dst_mac }
+    }
+
+    /// Replace the frame with an ICMP error about it, addressed to its
+    /// source, from the address it was sent to. Returns how to send it.
+    fn icmp_reply(&mut self, frame: &mut Vec<u8>, info: &PacketInfo, kind: IcmpKind) -> Option<Transmit> {
+        let original = packet::ip_packet(frame, info).to_vec();
+        let l3 = info.l3;
+        let mut out = vec![0u8; 1280];
+        let len = match (info.saddr, info.daddr) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                let (t, code, rest) = match kind {
+                    IcmpKind::PortUnreachable => (Icmpv4Type::DestUnreachable, ICMP_PORT_UNREACH, 0),
+                    IcmpKind::TimeExceeded => (Icmpv4Type::TimeExceeded, 0, 0),
+                    IcmpKind::TooBig(mtu) => (Icmpv4Type::DestUnreachable, ICMP_FRAG_NEEDED, u32::from(mtu)),
+                };
+                rvs_wire::build::build_icmpv4_error(t, code, rest, dst, src, &original, &mut out).ok()?
+            }
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                let (t, code, rest) = match kind {
+                    IcmpKind::PortUnreachable => (Icmpv6Type::DestUnreachable, ICMPV6_PORT_UNREACH, 0),
+                    IcmpKind::TimeExceeded => (Icmpv6Type::TimeExceeded, 0, 0),
+                    IcmpKind::TooBig(mtu) => (Icmpv6Type::PacketTooBig, 0, u32::from(mtu)),
+                };
+                rvs_wire::build::build_icmpv6_error(t, code, rest, dst, src, &original, &mut out).ok()?
+            }
+            _ => return None,
+        };
+        // Swap the MAC addresses: the reply goes back where it came from.
+        let (dmac, smac) = match (frame.get(0..6), frame.get(6..12)) {
+            (Some(d), Some(s)) => (d.to_vec(), s.to_vec()),
+            _ => return None,
+        };
+        frame.truncate(l3);
+        if let (Some(d), Some(s)) = (frame.get_mut(0..6).map(|d| d.copy_from_slice(&smac)), frame.get_mut(6..12)) {
+            let _ = d;
+            s.copy_from_slice(&dmac);
+        }
+        frame.extend_from_slice(out.get(..len)?);
+        Some(Transmit {
+            route: Route::Routed { next_hop: info.saddr },
+            dst_mac: <[u8; 6]>::try_from(smac.as_slice()).ok().map(MacAddr),
+        })
+    }
+}
+
+fn set_ethertype_ipv4(frame: &mut [u8], l3: usize) {
+    if l3 >= 2 {
+        if let Some(t) = frame.get_mut(l3 - 2..l3) {
+            t.copy_from_slice(&0x0800u16.to_be_bytes());
+        }
+    }
+}
+
+fn drop(reason: DropReason) -> Verdict {
+    Verdict::Drop { reason, reply: None }
+}
+
+fn transport(p: IpProtocol) -> Option<Protocol> {
+    match p {
+        IpProtocol::Tcp => Some(Protocol::Tcp),
+        IpProtocol::Udp => Some(Protocol::Udp),
+        IpProtocol::Sctp => Some(Protocol::Sctp),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OnePacket {
+    dest: DestId,
+    daddr: IpAddr,
+    dport: u16,
+    fwd: FwdMethod,
+}
+
+enum Scheduled {
+    Conn(ConnId),
+    OnePacket(OnePacket),
+    NoDest,
+    Failed(DropReason),
+}
