@@ -1,1 +1,155 @@
-fn main() {}
+//! rvsd, the rvs director daemon: the composition root.
+//!
+//! It owns one `rvs_core::Engine`, loads and saves the optional state file,
+//! serves the control socket (`rvs_api::protocol`) and stops cleanly on
+//! SIGTERM/SIGINT. It holds no LVS rule of its own: every change is a
+//! `Command` batch applied by the engine, all or nothing.
+//!
+//! ```text
+//! rvsd [--socket PATH] [--state-file PATH] [--foreground]
+//! ```
+//! It always runs in the foreground and logs to stderr (`--foreground` is
+//! accepted for init scripts that pass it). The socket path comes from
+//! `--socket`, then `RVS_SOCKET`, then `/run/rvs/rvsd.sock`.
+
+#![forbid(unsafe_code)]
+
+mod server;
+mod state;
+
+use anyhow::Context;
+use rvs_core::Engine;
+use server::{ControlSocket, Shared};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Log one line to stderr.
+pub(crate) fn log(msg: &str) {
+    eprintln!("rvsd: {msg}");
+}
+
+#[derive(Debug, Default)]
+struct Args {
+    socket: Option<PathBuf>,
+    state_file: Option<PathBuf>,
+}
+
+enum Parsed {
+    Run(Args),
+    Exit(ExitCode),
+}
+
+const USAGE: &str = "\
+usage: rvsd [--socket PATH] [--state-file PATH] [--foreground]
+
+Runs the rvs director in the foreground and serves its control socket.
+
+  --socket PATH       control socket (default: $RVS_SOCKET, else /run/rvs/rvsd.sock)
+  --state-file PATH   keep the rules in PATH across restarts
+  --foreground        accepted for compatibility; rvsd never daemonizes
+  -h, --help          show this help
+  -V, --version       show the version
+";
+
+fn parse_args() -> Result<Parsed, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut args = Args::default();
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("socket") => args.socket = Some(parser.value()?.into()),
+            Long("state-file") => args.state_file = Some(parser.value()?.into()),
+            Long("foreground") => {}
+            Short('h') | Long("help") => {
+                print!("{USAGE}");
+                return Ok(Parsed::Exit(ExitCode::SUCCESS));
+            }
+            Short('V') | Long("version") => {
+                println!("rvsd {}", env!("CARGO_PKG_VERSION"));
+                return Ok(Parsed::Exit(ExitCode::SUCCESS));
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(Parsed::Run(args))
+}
+
+fn load_engine(state_file: Option<&PathBuf>) -> anyhow::Result<Engine> {
+    let mut engine = Engine::new();
+    let Some(path) = state_file else {
+        return Ok(engine);
+    };
+    state::prepare_dir(path)?;
+    match state::load(path)? {
+        None => log(&format!(
+            "state file {} does not exist yet; starting empty",
+            path.display()
+        )),
+        Some(commands) => {
+            let n = commands.len();
+            engine.apply_all(commands).map_err(|(index, error)| {
+                anyhow::anyhow!(
+                    "state file {}: command {index} refused ({error}); refusing to start",
+                    path.display()
+                )
+            })?;
+            log(&format!("restored {n} command(s) from {}", path.display()));
+        }
+    }
+    Ok(engine)
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let socket_path = rvs_api::protocol::socket_path(args.socket.as_deref());
+    let engine = load_engine(args.state_file.as_ref())?;
+    let shared = Arc::new(Shared::new(engine, args.state_file));
+
+    // Signals wake the accept loop through a socket pair.
+    let (stop_rx, stop_tx) = UnixStream::pair().context("cannot create the signal pipe")?;
+    stop_rx
+        .set_nonblocking(true)
+        .context("cannot set up the signal pipe")?;
+    let stop_tx2 = stop_tx
+        .try_clone()
+        .context("cannot set up the signal pipe")?;
+    signal_hook::low_level::pipe::register(signal_hook::consts::SIGTERM, stop_tx)
+        .context("cannot handle SIGTERM")?;
+    signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, stop_tx2)
+        .context("cannot handle SIGINT")?;
+
+    let socket = ControlSocket::bind(&socket_path)?;
+    log(&format!("listening on {}", socket.path().display()));
+
+    // TODO(rvsd): once `Engine::tick(now)` exists, start a housekeeping
+    // thread here that locks `shared` once a second and calls it with a
+    // monotonic `now` (connection expiry, rate estimation, trash purge).
+
+    let served = server::run(&socket, &stop_rx, &shared);
+    // Let a request in progress (and its state-file write) finish, then
+    // refuse everything else; the socket file goes when `socket` drops.
+    shared.close();
+    drop(socket);
+    served?;
+    log("stopped");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Parsed::Run(args)) => args,
+        Ok(Parsed::Exit(code)) => return code,
+        Err(e) => {
+            eprintln!("rvsd: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log(&format!("{e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! The control socket: binding it safely, accepting clients, serving their
+//! requests against the shared engine, and stopping on a signal.
+//!
+//! One thread per client; the engine sits behind a mutex in [`Shared`], so
+//! requests are served one at a time and an `Apply` plus the state-file
+//! write that follows it happen under one lock. Shutdown marks the shared
+//! state closed under that lock, so no batch is half-applied or applied
+//! without being saved, and clients that race the shutdown are told so.
+
+use crate::state;
+use anyhow::{bail, Context};
+use rustix::event::{PollFd, PollFlags};
+use rvs_api::protocol::{
+    decode_request, encode_response, handle_request, read_line, LineRead, Request, Response,
+    MAX_REQUEST_LINE,
+};
+use rvs_api::DirectorError;
+use rvs_core::Engine;
+use std::fs;
+use std::io::{self, BufReader, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// A client that sends nothing for this long is disconnected, so idle
+/// connections do not pin threads forever.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What the engine lock guards.
+#[derive(Debug)]
+pub struct Director {
+    pub engine: Engine,
+    /// Set at shutdown; requests that arrive later are refused.
+    pub closed: bool,
+}
+
+/// State shared by the accept loop, client threads and (later) the
+/// datapath and housekeeping threads.
+#[derive(Debug)]
+pub struct Shared {
+    pub director: Mutex<Director>,
+    pub state_file: Option<PathBuf>,
+    /// The daemon's effective uid; peers with this uid or root may change it.
+    pub owner_uid: u32,
+}
+
+impl Shared {
+    pub fn new(engine: Engine, state_file: Option<PathBuf>) -> Shared {
+        Shared {
+            director: Mutex::new(Director {
+                engine,
+                closed: false,
+            }),
+            state_file,
+            owner_uid: rustix::process::geteuid().as_raw(),
+        }
+    }
+
+    /// Lock the director; a thread that panicked while holding the lock
+    /// cannot have left a half-applied batch (apply validates first), so
+    /// the poison is ignored.
+    pub fn lock(&self) -> MutexGuard<'_, Director> {
+        self.director
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Serve one decoded request from a peer.
+    pub fn serve(&self, req: Request) -> Response {
+        let mut director = self.lock();
+        if director.closed {
+            return Response::Error(DirectorError::Transport(
+                "rvsd is shutting down".to_string(),
+            ));
+        }
+        let batch_len = match &req {
+            Request::Apply(cmds) => Some(cmds.len()),
+            _ => None,
+        };
+        let resp = handle_request(&mut director.engine, req);
+        if let Some(n) = batch_len {
+            match &resp {
+                Response::Applied => {
+                    crate::log(&format!("applied {n} command(s)"));
+                    if let Some(path) = &self.state_file {
+                        let commands = state::commands_from_engine(&director.engine);
+                        if let Err(e) = state::save(path, &commands) {
+                            // The rules are live; only their persistence
+                            // failed. Say so loudly rather than undo them.
+                            crate::log(&format!("ERROR: rules applied but not saved: {e:#}"));
+                        }
+                    }
+                }
+                Response::Error(e) => crate::log(&format!("refused a batch of {n}: {e:?}")),
+                _ => {}
+            }
+        }
+        resp
+    }
+
+    /// Stop serving: wait for any request in progress, then refuse new ones.
+    pub fn close(&self) {
+        self.lock().closed = true;
+    }
+}
+
+/// May a peer with this uid change the director?
+pub fn peer_allowed(peer_uid: u32, owner_uid: u32) -> bool {
+    peer_uid == 0 || peer_uid == owner_uid
+}
+
+/// The bound control socket. Dropping it removes the socket file, but only
+/// if the file is still the one this process created.
+#[derive(Debug)]
+pub struct ControlSocket {
+    pub listener: UnixListener,
+    path: PathBuf,
+    identity: (u64, u64),
+}
+
+impl ControlSocket {
+    /// Bind `path` with mode 0600. An existing socket file nobody listens
+    /// on is stale and replaced; one with a listener means another rvsd is
+    /// running, and anything that is not a socket is left alone.
+    pub fn bind(path: &Path) -> anyhow::Result<ControlSocket> {
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create directory {}", parent.display()))?;
+            }
+        }
+        match fs::symlink_metadata(path) {
+            Ok(meta) => {
+                if !meta.file_type().is_socket() {
+                    bail!(
+                        "{} exists and is not a socket; refusing to replace it",
+                        path.display()
+                    );
+                }
+                match UnixStream::connect(path) {
+                    Ok(_) => bail!(
+                        "another rvsd is already listening on {}; refusing to start",
+                        path.display()
+                    ),
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                        fs::remove_file(path).with_context(|| {
+                            format!("cannot remove stale socket {}", path.display())
+                        })?;
+                        crate::log(&format!("removed stale socket {}", path.display()));
+                    }
+                    Err(e) => {
+                        return Err(e).with_context(|| {
+                            format!("cannot check existing socket {}", path.display())
+                        })
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot stat {}", path.display())),
+        }
+        // Create the socket file without group/other bits from the start,
+        // so there is no window in which anyone else could connect.
+        let old_mask = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+        let bound = UnixListener::bind(path);
+        rustix::process::umask(old_mask);
+        let listener = bound.with_context(|| format!("cannot bind {}", path.display()))?;
+        let meta = fs::symlink_metadata(path);
+        let meta = match meta {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = fs::remove_file(path);
+                return Err(e).with_context(|| format!("cannot stat {}", path.display()));
+            }
+        };
+        // From here on, dropping `socket` removes the file on any error.
+        let socket = ControlSocket {
+            listener,
+            path: path.to_path_buf(),
+            identity: (meta.dev(), meta.ino()),
+        };
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot chmod {}", path.display()))?;
+        socket
+            .listener
+            .set_nonblocking(true)
+            .context("cannot make the listener non-blocking")?;
+        Ok(socket)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        let ours = fs::symlink_metadata(&self.path)
+            .map(|m| (m.dev(), m.ino()) == self.identity)
+            .unwrap_or(false);
+        if ours {
+            if let Err(e) = fs::remove_file(&self.path) {
+                crate::log(&format!("cannot remove {}: {e}", self.path.display()));
+            }
+        }
+    }
+}
+
+/// Accept clients until `stop` becomes readable (a signal arrived).
+pub fn run(socket: &ControlSocket, stop: &UnixStream, shared: &Arc<Shared>) -> anyhow::Result<()> {
+    loop {
+        let (listener_ready, stop_ready) = {
+            let mut fds = [
+                PollFd::new(&socket.listener, PollFlags::IN),
+                PollFd::new(stop, PollFlags::IN),
+            ];
+            match rustix::event::poll(&mut fds, None) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(io::Error::from(e)).context("poll on the control socket"),
+            }
+            (!fds[0].revents().is_empty(), !fds[1].revents().is_empty())
+        };
+        if stop_ready {
+            return Ok(());
+        }
+        if listener_ready {
+            accept_all(socket, shared);
+        }
+    }
+}
+
+fn accept_all(socket: &ControlSocket, shared: &Arc<Shared>) {
+    loop {
+        match socket.listener.accept() {
+            Ok((stream, _)) => {
+                let shared = Arc::clone(shared);
+                let spawned = std::thread::Builder::new()
+                    .name("rvsd-client".into())
+                    .spawn(move || serve_client(stream, &shared));
+                if let Err(e) = spawned {
+                    crate::log(&format!("cannot start a client thread: {e}"));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                // Out of descriptors or similar: back off instead of spinning.
+                crate::log(&format!("accept failed: {e}"));
+                std::thread::sleep(Duration::from_millis(100));
+                return;
+            }
+        }
+    }
+}
+
+fn serve_client(stream: UnixStream, shared: &Shared) {
+    let allowed = match rustix::net::sockopt::socket_peercred(&stream) {
+        Ok(cred) => peer_allowed(cred.uid.as_raw(), shared.owner_uid),
+        Err(e) => {
+            crate::log(&format!("cannot read peer credentials: {e}"));
+            false
+        }
+    };
+    if let Err(e) = serve_connection(stream, allowed, shared) {
+        if !matches!(
+            e.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+        ) {
+            crate::log(&format!("client connection ended: {e}"));
+        }
+    }
+}
+
+fn serve_connection(stream: UnixStream, allowed: bool, shared: &Shared) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    loop {
+        let line = match read_line(&mut reader, MAX_REQUEST_LINE) {
+            Ok(LineRead::Line(line)) => line,
+            Ok(LineRead::Eof) => return Ok(()),
+            Ok(LineRead::TooLong) => {
+                let resp = Response::Error(DirectorError::Transport(format!(
+                    "request longer than {MAX_REQUEST_LINE} bytes"
+                )));
+                writer.write_all(&encode_response(&resp))?;
+                return Ok(());
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(())
+            }
+            Err(e) => return Err(e),
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let resp = match decode_request(&line) {
+            Err(e) => Response::Error(e),
+            Ok(req) if req.needs_privilege() && !allowed => {
+                Response::Error(DirectorError::PermissionDenied)
+            }
+            Ok(req) => shared.serve(req),
+        };
+        writer.write_all(&encode_response(&resp))?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_root_and_the_owner_may_change_the_director() {
+        assert!(peer_allowed(0, 0));
+        assert!(!peer_allowed(1000, 0));
+        assert!(!peer_allowed(65534, 0));
+        // An rvsd run by an ordinary user for testing serves that user.
+        assert!(peer_allowed(1000, 1000));
+        assert!(peer_allowed(0, 1000));
+        assert!(!peer_allowed(1001, 1000));
+    }
+
+    #[test]
+    fn a_closed_director_refuses_requests() {
+        let shared = Shared::new(Engine::new(), None);
+        assert_eq!(shared.serve(Request::Ping), Response::Pong);
+        shared.close();
+        assert_eq!(
+            shared.serve(Request::Ping),
+            Response::Error(DirectorError::Transport("rvsd is shutting down".into()))
+        );
+    }
+}
