@@ -9,7 +9,9 @@
 
 use crate::model::Family;
 use rvs_wire::checksum::{update_bytes, update_u16};
-use rvs_wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet, Ipv6Packet, SctpPacket, WireError};
+use rvs_wire::{
+    EtherType, EthernetFrame, IpProtocol, Ipv4Packet, Ipv6Packet, SctpPacket, WireError,
+};
 use std::net::IpAddr;
 
 /// What the engine knows about a frame after parsing.

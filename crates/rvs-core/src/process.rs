@@ -319,7 +319,11 @@ impl Engine {
             // and VIP = fwmark for fwmark services.
             let snet = config.netmask.apply(info.saddr);
             let (tproto, tvaddr, tvport) = if info.dport == svc_port && !config.key.is_fwmark() {
-                (cproto, info.daddr, if svc_port == 21 { 0 } else { info.dport })
+                (
+                    cproto,
+                    info.daddr,
+                    if svc_port == 21 { 0 } else { info.dport },
+                )
             } else if let ServiceKey::Fwmark { mark, .. } = config.key {
                 (ConnProtocol::Ip, fwmark_vaddr(mark), 0)
             } else {
@@ -332,7 +336,10 @@ impl Engine {
                 vaddr: tvaddr,
                 vport: tvport,
             };
-            let existing = self.conns.lookup_template(&tkey).filter(|&ct| self.check_template(ct));
+            let existing = self
+                .conns
+                .lookup_template(&tkey)
+                .filter(|&ct| self.check_template(ct));
             match existing {
                 Some(ct) => {
                     template = Some(ct);
@@ -348,11 +355,12 @@ impl Engine {
                     let Some(dest) = self.table.dest(d) else {
                         return Scheduled::NoDest;
                     };
-                    let tdport = if info.dport == svc_port && svc_port != 21 && !config.key.is_fwmark() {
-                        dest.config.port
-                    } else {
-                        0
-                    };
+                    let tdport =
+                        if info.dport == svc_port && svc_port != 21 && !config.key.is_fwmark() {
+                            dest.config.port
+                        } else {
+                            0
+                        };
                     let new = NewConn::template(
                         tkey,
                         dest.config.addr,
@@ -413,7 +421,8 @@ impl Engine {
             vaddr: info.daddr,
             vport: info.dport,
         };
-        let mut new = NewConn::connection(key, daddr, dport, Some(dest_id), fwd).with_fwmark(meta.fwmark);
+        let mut new =
+            NewConn::connection(key, daddr, dport, Some(dest_id), fwd).with_fwmark(meta.fwmark);
         if let Some(ct) = template {
             new = new.with_control(ct);
         }
@@ -515,13 +524,29 @@ impl Engine {
         }
     }
 
-    fn run_state(&mut self, id: ConnId, protocol: Protocol, info: &PacketInfo, direction: Direction, now: EngineTime) {
+    fn run_state(
+        &mut self,
+        id: ConnId,
+        protocol: Protocol,
+        info: &PacketInfo,
+        direction: Direction,
+        now: EngineTime,
+    ) {
         let change = match protocol {
-            Protocol::Tcp => self.conns.process_tcp(id, direction, TcpFlags(info.tcp_flags), now, &self.state_timeouts),
-            Protocol::Udp => self.conns.process_udp(id, direction, now, &self.state_timeouts),
+            Protocol::Tcp => self.conns.process_tcp(
+                id,
+                direction,
+                TcpFlags(info.tcp_flags),
+                now,
+                &self.state_timeouts,
+            ),
+            Protocol::Udp => self
+                .conns
+                .process_udp(id, direction, now, &self.state_timeouts),
             Protocol::Sctp => {
                 let event = SctpEvent::from_chunk_type(info.sctp_chunk.unwrap_or(0));
-                self.conns.process_sctp(id, direction, event, now, &self.state_timeouts)
+                self.conns
+                    .process_sctp(id, direction, event, now, &self.state_timeouts)
             }
         };
         let dest = self.conns.get(id).and_then(|c| c.dest());
@@ -531,7 +556,14 @@ impl Engine {
     }
 
     /// Client -> real server on an existing (or just created) connection.
-    fn forward_in(&mut self, frame: &mut Vec<u8>, info: &mut PacketInfo, protocol: Protocol, id: ConnId, now: EngineTime) -> Verdict {
+    fn forward_in(
+        &mut self,
+        frame: &mut Vec<u8>,
+        info: &mut PacketInfo,
+        protocol: Protocol,
+        id: ConnId,
+        now: EngineTime,
+    ) -> Verdict {
         let Some(c) = self.conns.get(id) else {
             return drop(DropReason::DestUnavailable);
         };
@@ -541,25 +573,51 @@ impl Engine {
         self.transmit(frame, info, daddr, dport, fwd)
     }
 
-    fn forward_one_packet(&mut self, frame: &mut Vec<u8>, info: &mut PacketInfo, _si: usize, one: OnePacket) -> Verdict {
+    fn forward_one_packet(
+        &mut self,
+        frame: &mut Vec<u8>,
+        info: &mut PacketInfo,
+        _si: usize,
+        one: OnePacket,
+    ) -> Verdict {
         self.count_packet(Some(one.dest), info.ip_len, false);
         self.transmit(frame, info, one.daddr, one.dport, one.fwd)
     }
 
     /// Rewrite and route a client packet for the forwarding method.
-    fn transmit(&mut self, frame: &mut Vec<u8>, info: &mut PacketInfo, daddr: IpAddr, dport: u16, fwd: FwdMethod) -> Verdict {
+    fn transmit(
+        &mut self,
+        frame: &mut Vec<u8>,
+        info: &mut PacketInfo,
+        daddr: IpAddr,
+        dport: u16,
+        fwd: FwdMethod,
+    ) -> Verdict {
         if fwd == FwdMethod::Local {
             return Verdict::Local;
         }
-        let overhead = if matches!(fwd, FwdMethod::Tunnel { .. }) { IPIP_OVERHEAD } else { 0 };
+        let overhead = if matches!(fwd, FwdMethod::Tunnel { .. }) {
+            IPIP_OVERHEAD
+        } else {
+            0
+        };
         let mtu = usize::from(self.mtu).saturating_sub(overhead);
-        if info.ip_len > mtu && (info.dont_frag || info.family == Family::V6) && self.table.knobs.pmtu_disc {
+        if info.ip_len > mtu
+            && (info.dont_frag || info.family == Family::V6)
+            && self.table.knobs.pmtu_disc
+        {
             let reply = self.icmp_reply(frame, info, IcmpKind::TooBig(mtu as u16));
-            return Verdict::Drop { reason: DropReason::TooBig, reply };
+            return Verdict::Drop {
+                reason: DropReason::TooBig,
+                reply,
+            };
         }
         if info.ttl <= 1 {
             let reply = self.icmp_reply(frame, info, IcmpKind::TimeExceeded);
-            return Verdict::Drop { reason: DropReason::TtlExceeded, reply };
+            return Verdict::Drop {
+                reason: DropReason::TtlExceeded,
+                reply,
+            };
         }
         match fwd {
             FwdMethod::Masq => {
@@ -585,7 +643,17 @@ impl Engine {
                 let Some(out) = frame.get_mut(l3..) else {
                     return drop(DropReason::Malformed);
                 };
-                if rvs_wire::build::build_ipip_with_ident(src, rip, info.ttl, info.dont_frag, self.ident, &inner, out).is_err() {
+                if rvs_wire::build::build_ipip_with_ident(
+                    src,
+                    rip,
+                    info.ttl,
+                    info.dont_frag,
+                    self.ident,
+                    &inner,
+                    out,
+                )
+                .is_err()
+                {
                     return drop(DropReason::Malformed);
                 }
                 set_ethertype_ipv4(frame, l3);
@@ -596,14 +664,24 @@ impl Engine {
     }
 
     /// Real server -> client on a NAT connection: source back to VIP:vport.
-    fn forward_out(&mut self, frame: &mut Vec<u8>, info: &mut PacketInfo, protocol: Protocol, id: ConnId, now: EngineTime) -> Verdict {
+    fn forward_out(
+        &mut self,
+        frame: &mut Vec<u8>,
+        info: &mut PacketInfo,
+        protocol: Protocol,
+        id: ConnId,
+        now: EngineTime,
+    ) -> Verdict {
         let Some(c) = self.conns.get(id) else {
             return Verdict::Pass;
         };
         let (dest, vaddr, vport, caddr) = (c.dest(), c.vaddr(), c.vport(), c.caddr());
         if info.ttl <= 1 {
             let reply = self.icmp_reply(frame, info, IcmpKind::TimeExceeded);
-            return Verdict::Drop { reason: DropReason::TtlExceeded, reply };
+            return Verdict::Drop {
+                reason: DropReason::TtlExceeded,
+                reply,
+            };
         }
         self.run_state(id, protocol, info, Direction::Output, now);
         self.count_packet(dest, info.ip_len, true);
@@ -626,26 +704,41 @@ impl Engine {
 
     /// Replace the frame with an ICMP error about it, addressed to its
     /// source, from the address it was sent to. Returns how to send it.
-    fn icmp_reply(&mut self, frame: &mut Vec<u8>, info: &PacketInfo, kind: IcmpKind) -> Option<Transmit> {
+    fn icmp_reply(
+        &mut self,
+        frame: &mut Vec<u8>,
+        info: &PacketInfo,
+        kind: IcmpKind,
+    ) -> Option<Transmit> {
         let original = packet::ip_packet(frame, info).to_vec();
         let l3 = info.l3;
         let mut out = vec![0u8; 1280];
         let len = match (info.saddr, info.daddr) {
             (IpAddr::V4(src), IpAddr::V4(dst)) => {
                 let (t, code, rest) = match kind {
-                    IcmpKind::PortUnreachable => (Icmpv4Type::DestUnreachable, ICMP_PORT_UNREACH, 0),
+                    IcmpKind::PortUnreachable => {
+                        (Icmpv4Type::DestUnreachable, ICMP_PORT_UNREACH, 0)
+                    }
                     IcmpKind::TimeExceeded => (Icmpv4Type::TimeExceeded, 0, 0),
-                    IcmpKind::TooBig(mtu) => (Icmpv4Type::DestUnreachable, ICMP_FRAG_NEEDED, u32::from(mtu)),
+                    IcmpKind::TooBig(mtu) => (
+                        Icmpv4Type::DestUnreachable,
+                        ICMP_FRAG_NEEDED,
+                        u32::from(mtu),
+                    ),
                 };
-                rvs_wire::build::build_icmpv4_error(t, code, rest, dst, src, &original, &mut out).ok()?
+                rvs_wire::build::build_icmpv4_error(t, code, rest, dst, src, &original, &mut out)
+                    .ok()?
             }
             (IpAddr::V6(src), IpAddr::V6(dst)) => {
                 let (t, code, rest) = match kind {
-                    IcmpKind::PortUnreachable => (Icmpv6Type::DestUnreachable, ICMPV6_PORT_UNREACH, 0),
+                    IcmpKind::PortUnreachable => {
+                        (Icmpv6Type::DestUnreachable, ICMPV6_PORT_UNREACH, 0)
+                    }
                     IcmpKind::TimeExceeded => (Icmpv6Type::TimeExceeded, 0, 0),
                     IcmpKind::TooBig(mtu) => (Icmpv6Type::PacketTooBig, 0, u32::from(mtu)),
                 };
-                rvs_wire::build::build_icmpv6_error(t, code, rest, dst, src, &original, &mut out).ok()?
+                rvs_wire::build::build_icmpv6_error(t, code, rest, dst, src, &original, &mut out)
+                    .ok()?
             }
             _ => return None,
         };
@@ -655,13 +748,18 @@ impl Engine {
             _ => return None,
         };
         frame.truncate(l3);
-        if let (Some(d), Some(s)) = (frame.get_mut(0..6).map(|d| d.copy_from_slice(&smac)), frame.get_mut(6..12)) {
+        if let (Some(d), Some(s)) = (
+            frame.get_mut(0..6).map(|d| d.copy_from_slice(&smac)),
+            frame.get_mut(6..12),
+        ) {
             let _ = d;
             s.copy_from_slice(&dmac);
         }
         frame.extend_from_slice(out.get(..len)?);
         Some(Transmit {
-            route: Route::Routed { next_hop: info.saddr },
+            route: Route::Routed {
+                next_hop: info.saddr,
+            },
             dst_mac: <[u8; 6]>::try_from(smac.as_slice()).ok().map(MacAddr),
         })
     }
@@ -676,7 +774,10 @@ fn set_ethertype_ipv4(frame: &mut [u8], l3: usize) {
 }
 
 fn drop(reason: DropReason) -> Verdict {
-    Verdict::Drop { reason, reply: None }
+    Verdict::Drop {
+        reason,
+        reply: None,
+    }
 }
 
 fn transport(p: IpProtocol) -> Option<Protocol> {
