@@ -748,11 +748,10 @@ impl Engine {
             _ => return None,
         };
         frame.truncate(l3);
-        if let (Some(d), Some(s)) = (
-            frame.get_mut(0..6).map(|d| d.copy_from_slice(&smac)),
-            frame.get_mut(6..12),
-        ) {
-            let _ = d;
+        if let Some(d) = frame.get_mut(0..6) {
+            d.copy_from_slice(&smac);
+        }
+        if let Some(s) = frame.get_mut(6..12) {
             s.copy_from_slice(&dmac);
         }
         frame.extend_from_slice(out.get(..len)?);

@@ -2,43 +2,51 @@
 //! control socket (`--socket PATH`, else `RVS_SOCKET`, else the default) and
 //! hands everything to [`rvsadm::run`].
 
+use rvs_api::protocol::{socket_path, SocketDirector};
 use rvs_api::{Director, DirectorError};
 use rvs_core::snapshot::{ConnSnapshot, TableSnapshot, Timeouts};
 use rvs_core::Command;
 use rvsadm::FileResolver;
 
-/// Default control socket path of rvsd.
-const DEFAULT_SOCKET: &str = "/run/rvsd.sock";
-
-/// Placeholder director until the control-socket client exists.
-///
-/// TODO(rvs-api protocol): replace with the rvsd client from
-/// `rvs_api::protocol` connected to `socket`; every request fails until then.
-struct UnconnectedDirector {
-    socket: String,
+/// The director behind the control socket, or why it cannot be reached.
+enum Connection {
+    Connected(SocketDirector),
+    Failed { socket: String, error: String },
 }
 
-impl UnconnectedDirector {
-    fn error(&self) -> DirectorError {
-        DirectorError::Transport(format!(
-            "rvsd connection not implemented yet (control socket {})",
-            self.socket
-        ))
+impl Connection {
+    fn open(socket: &str) -> Connection {
+        match SocketDirector::connect(socket) {
+            Ok(d) => Connection::Connected(d),
+            Err(e) => Connection::Failed {
+                socket: socket.to_string(),
+                error: e.to_string(),
+            },
+        }
+    }
+
+    fn director(&mut self) -> Result<&mut SocketDirector, DirectorError> {
+        match self {
+            Connection::Connected(d) => Ok(d),
+            Connection::Failed { socket, error } => Err(DirectorError::Transport(format!(
+                "{error} (control socket {socket}; is rvsd running? start it with `rvsd --socket {socket}`)"
+            ))),
+        }
     }
 }
 
-impl Director for UnconnectedDirector {
-    fn apply(&mut self, _commands: Vec<Command>) -> Result<(), DirectorError> {
-        Err(self.error())
+impl Director for Connection {
+    fn apply(&mut self, commands: Vec<Command>) -> Result<(), DirectorError> {
+        self.director()?.apply(commands)
     }
     fn table(&mut self) -> Result<TableSnapshot, DirectorError> {
-        Err(self.error())
+        self.director()?.table()
     }
     fn connections(&mut self) -> Result<Vec<ConnSnapshot>, DirectorError> {
-        Err(self.error())
+        self.director()?.connections()
     }
     fn timeouts(&mut self) -> Result<Timeouts, DirectorError> {
-        Err(self.error())
+        self.director()?.timeouts()
     }
 }
 
@@ -47,11 +55,8 @@ fn main() {
     let program = argv.next().unwrap_or_else(|| "ipvsadm".to_string());
     let args: Vec<String> = argv.collect();
     let (socket, args) = rvsadm::take_socket_arg(&args);
-    let socket = socket
-        .or_else(|| std::env::var("RVS_SOCKET").ok())
-        .unwrap_or_else(|| DEFAULT_SOCKET.to_string());
-    // --- connection to rvsd goes here (rvs_api::protocol client) ---
-    let mut director = UnconnectedDirector { socket };
+    let socket = socket_path(socket.as_deref().map(std::path::Path::new));
+    let mut director = Connection::open(&socket.to_string_lossy());
     let resolver = FileResolver::system();
     let code = rvsadm::run(
         &args,

@@ -122,9 +122,22 @@ fn run(args: Args) -> anyhow::Result<()> {
     let socket = ControlSocket::bind(&socket_path)?;
     log(&format!("listening on {}", socket.path().display()));
 
-    // TODO(rvsd): once `Engine::tick(now)` exists, start a housekeeping
-    // thread here that locks `shared` once a second and calls it with a
-    // monotonic `now` (connection expiry, rate estimation, trash purge).
+    // Housekeeping: once a second, let engine time pass (connection
+    // expiry, rate estimation, trash purge, scheduler GC). Engine time is
+    // milliseconds on the monotonic clock since start.
+    {
+        let shared = Arc::clone(&shared);
+        let origin = std::time::Instant::now();
+        std::thread::Builder::new()
+            .name("rvsd-tick".into())
+            .spawn(move || loop {
+                let now = rvs_core::conn::EngineTime::from_millis(
+                    u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX),
+                );
+                shared.lock().engine.tick(now);
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            })?;
+    }
 
     let served = server::run(&socket, &stop_rx, &shared);
     // Let a request in progress (and its state-file write) finish, then
