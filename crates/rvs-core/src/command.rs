@@ -18,11 +18,21 @@ pub enum Command {
     /// `-C`
     Clear,
     /// `-a`
-    AddDest { service: ServiceKey, dest: DestConfig },
+    AddDest {
+        service: ServiceKey,
+        dest: DestConfig,
+    },
     /// `-e`
-    EditDest { service: ServiceKey, dest: DestConfig },
+    EditDest {
+        service: ServiceKey,
+        dest: DestConfig,
+    },
     /// `-d`
-    DeleteDest { service: ServiceKey, addr: IpAddr, port: u16 },
+    DeleteDest {
+        service: ServiceKey,
+        addr: IpAddr,
+        port: u16,
+    },
     /// `-Z [service]`
     Zero(Option<ServiceKey>),
     /// `--set tcp tcpfin udp` (seconds; 0 keeps the current value).

@@ -41,7 +41,10 @@ impl Estimator {
         ewma(&mut self.inpps, delta(now.inpkts, self.last.inpkts) << 9);
         ewma(&mut self.outpps, delta(now.outpkts, self.last.outpkts) << 9);
         ewma(&mut self.inbps, delta(now.inbytes, self.last.inbytes) << 4);
-        ewma(&mut self.outbps, delta(now.outbytes, self.last.outbytes) << 4);
+        ewma(
+            &mut self.outbps,
+            delta(now.outbytes, self.last.outbytes) << 4,
+        );
         self.last = *now;
     }
 

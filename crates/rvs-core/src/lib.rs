@@ -17,11 +17,11 @@ pub mod snapshot;
 
 pub use command::{ApplyError, Command};
 pub use model::*;
+pub mod engine;
 pub mod estimator;
 pub mod knobs;
 pub mod service;
 pub mod table;
-pub mod engine;
 pub use engine::Engine;
 pub mod packet;
 pub mod process;

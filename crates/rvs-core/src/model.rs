@@ -148,7 +148,9 @@ impl Netmask {
     /// `addr & mask`; an address of the other family is returned unchanged.
     pub fn apply(&self, addr: IpAddr) -> IpAddr {
         match (self, addr) {
-            (Netmask::V4(m), IpAddr::V4(a)) => IpAddr::V4(Ipv4Addr::from(u32::from(a) & u32::from(*m))),
+            (Netmask::V4(m), IpAddr::V4(a)) => {
+                IpAddr::V4(Ipv4Addr::from(u32::from(a) & u32::from(*m)))
+            }
             (Netmask::V6(p), IpAddr::V6(a)) => {
                 let p = u32::from((*p).min(128));
                 let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };

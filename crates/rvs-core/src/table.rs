@@ -81,8 +81,7 @@ fn check_dest(service: &ServiceKey, dest: &DestConfig) -> Result<(), ApplyError>
     if dest.l_threshold > dest.u_threshold {
         return Err(ApplyError::OutOfRange);
     }
-    if Family::of(&dest.addr) != service.family() && !matches!(dest.fwd, FwdMethod::Tunnel { .. })
-    {
+    if Family::of(&dest.addr) != service.family() && !matches!(dest.fwd, FwdMethod::Tunnel { .. }) {
         return Err(ApplyError::AddressFamily);
     }
     if let FwdMethod::Tunnel {
@@ -236,7 +235,8 @@ impl ServiceTable {
         if self.find(&config.key).is_some() {
             return Err(ApplyError::ServiceExists);
         }
-        let scheduler = new_scheduler(&config.scheduler, &[]).ok_or(ApplyError::SchedulerNotFound)?;
+        let scheduler =
+            new_scheduler(&config.scheduler, &[]).ok_or(ApplyError::SchedulerNotFound)?;
         self.services.push(Service {
             config,
             dests: Vec::new(),
@@ -301,20 +301,16 @@ impl ServiceTable {
         check_dest(key, &dest)?;
         let dest = self.normalise_dest(key, dest);
         let si = self.find(key).ok_or(ApplyError::ServiceNotDefined)?;
-        let svc = self
-            .services
-            .get(si)
-            .ok_or(ApplyError::ServiceNotDefined)?;
+        let svc = self.services.get(si).ok_or(ApplyError::ServiceNotDefined)?;
         if svc.dest_index(dest.addr, dest.port).is_some() {
             return Err(ApplyError::DestExists);
         }
         if svc.config.scheduler == "mh" && svc.dests.len() >= MH_TABLE_SIZE {
             return Err(ApplyError::Invalid);
         }
-        let trashed = self
-            .trash
-            .iter()
-            .position(|t| t.service == *key && t.dest.config.addr == dest.addr && t.dest.config.port == dest.port);
+        let trashed = self.trash.iter().position(|t| {
+            t.service == *key && t.dest.config.addr == dest.addr && t.dest.config.port == dest.port
+        });
         let mut d = match trashed {
             Some(ti) => {
                 let mut d = self.trash.remove(ti).dest;

@@ -57,16 +57,29 @@ fn new_real_servers_go_to_the_head_of_the_list() {
     add_rs(&mut e, 13, 1);
     assert_eq!(
         dest_addrs(&e),
-        vec![v4(203, 0, 113, 13), v4(203, 0, 113, 12), v4(203, 0, 113, 11)]
+        vec![
+            v4(203, 0, 113, 13),
+            v4(203, 0, 113, 12),
+            v4(203, 0, 113, 11)
+        ]
     );
 }
 
 #[test]
 fn kernel_errors_for_each_command() {
     let mut e = Engine::new();
-    assert_eq!(e.apply(Command::EditService(svc("rr"))), Err(ApplyError::NoSuchService));
-    assert_eq!(e.apply(Command::DeleteService(vip())), Err(ApplyError::NoSuchService));
-    assert_eq!(e.apply(Command::Zero(Some(vip()))), Err(ApplyError::NoSuchService));
+    assert_eq!(
+        e.apply(Command::EditService(svc("rr"))),
+        Err(ApplyError::NoSuchService)
+    );
+    assert_eq!(
+        e.apply(Command::DeleteService(vip())),
+        Err(ApplyError::NoSuchService)
+    );
+    assert_eq!(
+        e.apply(Command::Zero(Some(vip()))),
+        Err(ApplyError::NoSuchService)
+    );
     assert_eq!(
         e.apply(Command::AddDest {
             service: vip(),
@@ -79,7 +92,10 @@ fn kernel_errors_for_each_command() {
         Err(ApplyError::SchedulerNotFound)
     );
     e.apply(Command::AddService(svc("rr"))).expect("add");
-    assert_eq!(e.apply(Command::AddService(svc("wlc"))), Err(ApplyError::ServiceExists));
+    assert_eq!(
+        e.apply(Command::AddService(svc("wlc"))),
+        Err(ApplyError::ServiceExists)
+    );
     add_rs(&mut e, 11, 1);
     assert_eq!(
         e.apply(Command::AddDest {
@@ -130,7 +146,10 @@ fn kernel_errors_for_each_command() {
         }),
         Err(ApplyError::OutOfRange)
     );
-    let v6 = DestConfig::new(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)), 80);
+    let v6 = DestConfig::new(
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
+        80,
+    );
     assert_eq!(
         e.apply(Command::AddDest {
             service: vip(),
@@ -242,7 +261,10 @@ fn a_real_server_on_the_director_is_local() {
         dest: DestConfig::new(v4(127, 0, 0, 1), 80),
     })
     .expect("add");
-    assert_eq!(e.snapshot().services[0].dests[0].config.fwd, FwdMethod::Local);
+    assert_eq!(
+        e.snapshot().services[0].dests[0].config.fwd,
+        FwdMethod::Local
+    );
 }
 
 #[test]
