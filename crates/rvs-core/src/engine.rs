@@ -63,9 +63,74 @@ pub struct EngineStats {
     pub icmp_sent: u64,
 }
 
+/// A flow the datapath must (or need no longer) steer to the engine.
+///
+/// `client` is the tuple of client packets (protocol, CIP, cport, VIP,
+/// vport); `reply` is the tuple of real-server packets for NAT connections
+/// (protocol, RIP, rport, CIP, cport) and `None` for methods whose replies
+/// bypass the director. Templates are not flows and produce no event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FlowEvent {
+    Added {
+        client: FlowTuple,
+        reply: Option<FlowTuple>,
+    },
+    Removed {
+        client: FlowTuple,
+        reply: Option<FlowTuple>,
+    },
+}
+
+/// One direction of a flow as it appears on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FlowTuple {
+    pub protocol: crate::model::Protocol,
+    pub saddr: IpAddr,
+    pub sport: u16,
+    pub daddr: IpAddr,
+    pub dport: u16,
+}
+
+impl FlowTuple {
+    /// The flows of a connection entry: (client side, NAT reply side).
+    pub fn of_conn(c: &crate::conn::Conn) -> Option<(FlowTuple, Option<FlowTuple>)> {
+        let protocol = match c.protocol() {
+            crate::conn::ConnProtocol::Tcp => crate::model::Protocol::Tcp,
+            crate::conn::ConnProtocol::Udp => crate::model::Protocol::Udp,
+            crate::conn::ConnProtocol::Sctp => crate::model::Protocol::Sctp,
+            crate::conn::ConnProtocol::Ip => return None,
+        };
+        if c.is_template() {
+            return None;
+        }
+        let client = FlowTuple {
+            protocol,
+            saddr: c.caddr(),
+            sport: c.cport(),
+            daddr: c.vaddr(),
+            dport: c.vport(),
+        };
+        let reply = (c.fwd() == crate::model::FwdMethod::Masq).then_some(FlowTuple {
+            protocol,
+            saddr: c.daddr(),
+            sport: c.dport(),
+            daddr: c.caddr(),
+            dport: c.cport(),
+        });
+        Some((client, reply))
+    }
+}
+
+/// Most flow events kept before the oldest are dropped (a datapath that
+/// never drains must not make the engine grow without bound).
+pub const MAX_PENDING_FLOW_EVENTS: usize = 1 << 20;
+
 /// The LVS engine.
 #[derive(Debug)]
 pub struct Engine {
+    pub(crate) flow_events: std::collections::VecDeque<FlowEvent>,
+    /// Whether flow events are recorded (a datapath asked for them).
+    pub(crate) record_flows: bool,
     pub(crate) table: ServiceTable,
     pub(crate) conns: ConnTable,
     pub(crate) state_timeouts: StateTimeouts,
@@ -96,6 +161,8 @@ impl Engine {
 
     pub fn with_config(config: EngineConfig) -> Engine {
         Engine {
+            flow_events: std::collections::VecDeque::new(),
+            record_flows: false,
             table: ServiceTable::new(),
             conns: ConnTable::new(config.conn_table),
             state_timeouts: StateTimeouts::default(),
@@ -226,7 +293,40 @@ impl Engine {
 
     /// A connection or template left the table: take it off its real
     /// server's counters and re-check the overload threshold.
+    /// Start recording [`FlowEvent`]s (a datapath that steers flows calls this).
+    pub fn record_flow_events(&mut self, on: bool) {
+        self.record_flows = on;
+        if !on {
+            self.flow_events.clear();
+        }
+    }
+
+    /// Take the flow events recorded since the last call.
+    pub fn drain_flow_events(&mut self) -> Vec<FlowEvent> {
+        self.flow_events.drain(..).collect()
+    }
+
+    pub(crate) fn push_flow_event(&mut self, e: FlowEvent) {
+        if !self.record_flows {
+            return;
+        }
+        if self.flow_events.len() >= MAX_PENDING_FLOW_EVENTS {
+            self.flow_events.pop_front();
+        }
+        self.flow_events.push_back(e);
+    }
+
+    /// Virtual services as the datapath must match new connections:
+    /// (fwmark, protocol, VIP, port); fwmark services have `None` for the
+    /// address part.
+    pub fn service_keys(&self) -> Vec<crate::model::ServiceKey> {
+        self.table.services.iter().map(|s| s.config.key).collect()
+    }
+
     pub(crate) fn account_removed(&mut self, r: &Removed) {
+        if let Some((client, reply)) = FlowTuple::of_conn(&r.conn) {
+            self.push_flow_event(FlowEvent::Removed { client, reply });
+        }
         let Some(id) = r.conn.dest() else {
             return;
         };

@@ -22,7 +22,7 @@ pub mod estimator;
 pub mod knobs;
 pub mod service;
 pub mod table;
-pub use engine::Engine;
+pub use engine::{Engine, EngineConfig, EngineStats, FlowEvent, FlowTuple};
 pub mod packet;
 pub mod process;
 pub use process::{DropReason, PacketMeta, Route, Transmit, Verdict};

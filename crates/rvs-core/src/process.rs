@@ -12,7 +12,7 @@ use crate::conn::{
     conn_protocol, fwmark_vaddr, ConnId, ConnProtocol, Direction, EngineTime, InKey, NewConn,
     OutKey, SctpEvent, StateChange, TcpFlags,
 };
-use crate::engine::Engine;
+use crate::engine::{Engine, FlowEvent, FlowTuple};
 use crate::model::{DestId, Family, FwdMethod, Protocol, ServiceKey};
 use crate::packet::{self, PacketInfo, Parsed, Side};
 use crate::sched::{SchedContext, SchedPacket};
@@ -431,6 +431,9 @@ impl Engine {
                 self.bind_dest(dest_id, false);
                 self.count_conn(si, dest_id);
                 self.stats.conns_created += 1;
+                if let Some((client, reply)) = self.conns.get(id).and_then(FlowTuple::of_conn) {
+                    self.push_flow_event(FlowEvent::Added { client, reply });
+                }
                 Scheduled::Conn(id)
             }
             Err(_) => Scheduled::Failed(DropReason::TableFull),

@@ -715,3 +715,45 @@ fn persistence_netmask_groups_clients() {
         .expect("tpl");
     assert_eq!(tpl.caddr, IpAddr::V4(Ipv4Addr::new(198, 51, 100, 0)));
 }
+
+#[test]
+fn flow_events_tell_the_datapath_what_to_steer() {
+    let mut e = seed_nat();
+    let mut f = syn(57000, 80);
+    e.process(&mut f, PacketMeta::default(), t(1));
+    assert!(
+        e.drain_flow_events().is_empty(),
+        "off until a datapath asks"
+    );
+    e.record_flow_events(true);
+    nat_connection(&mut e, 57001, 1);
+    let ev = e.drain_flow_events();
+    let client = rvs_core::FlowTuple {
+        protocol: Protocol::Tcp,
+        saddr: IpAddr::V4(CIP),
+        sport: 57001,
+        daddr: IpAddr::V4(VIP),
+        dport: 80,
+    };
+    let reply = rvs_core::FlowTuple {
+        protocol: Protocol::Tcp,
+        saddr: IpAddr::V4(RS1),
+        sport: 80,
+        daddr: IpAddr::V4(CIP),
+        dport: 57001,
+    };
+    assert_eq!(
+        ev,
+        vec![rvs_core::FlowEvent::Added {
+            client,
+            reply: Some(reply)
+        }]
+    );
+    e.tick(t(200));
+    let ev = e.drain_flow_events();
+    assert_eq!(ev.len(), 2, "both connections expired: {ev:?}");
+    assert!(ev.contains(&rvs_core::FlowEvent::Removed {
+        client,
+        reply: Some(reply)
+    }));
+}
