@@ -7,21 +7,21 @@
 //! keep their own state (cursors, hash tables) and are told about list
 //! changes through [`Scheduler::dests_changed`].
 
-pub mod rr;
-pub mod wrr;
-pub mod lc;
-pub mod wlc;
-pub mod sed;
-pub mod nq;
+pub mod dh;
+pub mod fo;
+pub mod hash;
 pub mod lblc;
 pub mod lblcr;
-pub mod dh;
-pub mod sh;
+pub mod lc;
 pub mod mh;
-pub mod fo;
+pub mod nq;
 pub mod ovf;
+pub mod rr;
+pub mod sed;
+pub mod sh;
 pub mod twos;
-pub mod hash;
+pub mod wlc;
+pub mod wrr;
 
 use crate::model::{DestId, SchedFlags};
 use std::net::IpAddr;
@@ -67,7 +67,11 @@ pub struct XorShiftRng(u64);
 
 impl XorShiftRng {
     pub fn new(seed: u64) -> XorShiftRng {
-        XorShiftRng(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
+        XorShiftRng(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
     }
 }
 
