@@ -48,21 +48,7 @@ impl Scheduler for LcScheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::DestId;
-    use std::net::{IpAddr, Ipv4Addr};
-
-    fn dest(id: u64, weight: i32, active: u32, inactive: u32) -> SchedDest {
-        SchedDest {
-            id: DestId(id),
-            addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, id as u8)),
-            port: 80,
-            weight,
-            last_weight: weight,
-            overloaded: false,
-            active,
-            inactive,
-        }
-    }
+    use crate::sched::test_support::dest;
 
     #[test]
     fn weight_does_not_scale() {

@@ -174,3 +174,25 @@ pub fn new_scheduler(name: &str, dests: &[SchedDest]) -> Option<Box<dyn Schedule
         _ => return None,
     })
 }
+
+/// Helpers shared by the schedulers' unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::SchedDest;
+    use crate::model::DestId;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    /// A real server with the given weight and connection counts.
+    pub(crate) fn dest(id: u64, weight: i32, active: u32, inactive: u32) -> SchedDest {
+        SchedDest {
+            id: DestId(id),
+            addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, id as u8)),
+            port: 80,
+            weight,
+            last_weight: weight,
+            overloaded: false,
+            active,
+            inactive,
+        }
+    }
+}
