@@ -1,0 +1,1 @@
+//! rvs-config (in progress).
