@@ -11,6 +11,8 @@
 
 pub mod protocol;
 
+pub use protocol::KnobValue;
+
 use rvs_core::snapshot::{ConnSnapshot, TableSnapshot, Timeouts};
 use rvs_core::{ApplyError, Command};
 use serde::{Deserialize, Serialize};
@@ -40,6 +42,17 @@ pub trait Director {
     fn connections(&mut self) -> Result<Vec<ConnSnapshot>, DirectorError>;
     /// `--set` timeouts (`-L --timeout`).
     fn timeouts(&mut self) -> Result<Timeouts, DirectorError>;
+    /// Every IPVS knob (`/proc/sys/net/ipv4/vs/` names) with its current
+    /// value, in [`rvs_core::knobs::KNOB_NAMES`] order (`rvsadm --sysctl`,
+    /// lossless save).
+    ///
+    /// The default answers with a transport error, for directors that
+    /// cannot report their settings.
+    fn knobs(&mut self) -> Result<Vec<KnobValue>, DirectorError> {
+        Err(DirectorError::Transport(
+            "this director does not report its IPVS settings".to_string(),
+        ))
+    }
 }
 
 /// A director running in this process around an [`rvs_core::Engine`].
@@ -71,5 +84,33 @@ impl Director for LocalDirector {
 
     fn timeouts(&mut self) -> Result<Timeouts, DirectorError> {
         Ok(self.engine.timeouts())
+    }
+
+    fn knobs(&mut self) -> Result<Vec<KnobValue>, DirectorError> {
+        Ok(protocol::knob_values(self.engine.knobs()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_director_reports_knobs_and_their_changes() {
+        let mut d = LocalDirector::new();
+        let before = d.knobs().expect("knobs");
+        let names: Vec<&str> = before.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, rvs_core::knobs::KNOB_NAMES.to_vec());
+        let get = |ks: &[KnobValue], n: &str| ks.iter().find(|k| k.name == n).map(|k| k.value);
+        assert_eq!(get(&before, "conn_reuse_mode"), Some(1));
+        assert_eq!(get(&before, "lblc_expiration"), Some(86_400));
+        d.apply(vec![Command::SetKnob {
+            name: "expire_nodest_conn".into(),
+            value: 1,
+        }])
+        .expect("set");
+        let after = d.knobs().expect("knobs");
+        assert_eq!(get(&after, "expire_nodest_conn"), Some(1));
+        assert_eq!(get(&after, "sloppy_tcp"), Some(0));
     }
 }

@@ -415,6 +415,10 @@ impl Director for SocketDirector {
             other => Err(unexpected(&other)),
         }
     }
+
+    fn knobs(&mut self) -> Result<Vec<KnobValue>, DirectorError> {
+        SocketDirector::knobs(self)
+    }
 }
 
 #[cfg(test)]

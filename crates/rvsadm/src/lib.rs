@@ -6,7 +6,9 @@
 //! before applying them ([`restore`]), and runs all that against any
 //! [`rvs_api::Director`] ([`run()`]). Name lookups go through a
 //! [`resolve::Resolver`] that reads `/etc/hosts` and `/etc/services` only.
-//! It holds no state of its own and does no networking.
+//! As `ipvsadm-save` / `ipvsadm-restore` (by program name) and with
+//! `--save-rules` / `--load-rules` it saves and restores whole tables
+//! ([`rules`]). It holds no state of its own and does no networking.
 
 #![forbid(unsafe_code)]
 
@@ -15,6 +17,7 @@ pub mod cli;
 pub mod format;
 pub mod resolve;
 pub mod restore;
+pub mod rules;
 pub mod run;
 pub mod save;
 pub mod usage;

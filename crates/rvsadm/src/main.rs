@@ -3,7 +3,7 @@
 //! hands everything to [`rvsadm::run`].
 
 use rvs_api::protocol::{socket_path, SocketDirector};
-use rvs_api::{Director, DirectorError};
+use rvs_api::{Director, DirectorError, KnobValue};
 use rvs_core::snapshot::{ConnSnapshot, TableSnapshot, Timeouts};
 use rvs_core::Command;
 use rvsadm::FileResolver;
@@ -47,6 +47,9 @@ impl Director for Connection {
     }
     fn timeouts(&mut self) -> Result<Timeouts, DirectorError> {
         self.director()?.timeouts()
+    }
+    fn knobs(&mut self) -> Result<Vec<KnobValue>, DirectorError> {
+        Director::knobs(self.director()?)
     }
 }
 

@@ -1,13 +1,19 @@
 //! Executes one command line against a [`Director`]: parse, apply or list,
-//! print ipvsadm's output and return ipvsadm's exit code.
+//! print ipvsadm's output and return ipvsadm's exit code. The program name
+//! picks the personality first (`ipvsadm-save`, `ipvsadm-restore`, see
+//! [`crate::rules`]), and `--save-rules` / `--load-rules` are handled before
+//! ipvsadm's parser sees the arguments.
 
 use crate::cli::{parse_args, Invocation, ListTarget};
 use crate::format;
 use crate::resolve::Resolver;
 use crate::restore::parse_restore;
+use crate::rules::{self, Personality, RulesOp};
 use crate::save::save;
 use crate::usage::{help_text, VERSION_LINE};
+use rvs_api::protocol::os_error_text;
 use rvs_api::{Director, DirectorError};
+use rvs_core::ApplyError;
 use std::io::{Read, Write};
 
 /// The second line of the "can't reach the director" message.
@@ -38,11 +44,117 @@ fn director_fail(stderr: &mut dyn Write, error: &DirectorError) -> i32 {
     fail(stderr, &text, code)
 }
 
+/// The whole of standard input as text.
+fn read_all(stdin: &mut dyn Read) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    stdin
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read standard input: {e}"))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The save text with everything rvs saves (timeouts, knobs).
+fn save_text(
+    director: &mut dyn Director,
+    numeric: bool,
+    resolver: &dyn Resolver,
+) -> Result<String, DirectorError> {
+    let table = director.table()?;
+    let timeouts = director.timeouts()?;
+    let knobs = director.knobs()?;
+    Ok(save(&table, Some(&timeouts), &knobs, numeric, resolver))
+}
+
+/// `--save-rules` / `--load-rules`.
+fn run_rules(
+    op: RulesOp,
+    program: &str,
+    director: &mut dyn Director,
+    stderr: &mut dyn Write,
+    resolver: &dyn Resolver,
+) -> i32 {
+    match op {
+        RulesOp::Save(path) => {
+            let text = match save_text(director, true, resolver) {
+                Ok(t) => t,
+                Err(e) => return director_fail(stderr, &e),
+            };
+            match rules::write_atomically(&path, text.as_bytes()) {
+                Ok(()) => 0,
+                Err(e) => fail(
+                    stderr,
+                    &format!("cannot write {}: {}", path.display(), os_error_text(&e)),
+                    2,
+                ),
+            }
+        }
+        RulesOp::Load(path) => match std::fs::read(&path) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                let origin = path.display().to_string();
+                rules::replace_from_text(&text, program, Some(&origin), director, stderr, resolver)
+            }
+            Err(e) => fail(
+                stderr,
+                &format!("cannot read {}: {}", path.display(), os_error_text(&e)),
+                2,
+            ),
+        },
+    }
+}
+
 /// Runs one invocation. `args` excludes the program name; `program` is the
-/// name ipvsadm would print in its try-help line (its `argv[0]`).
+/// name ipvsadm would print in its try-help line (its `argv[0]`); its base
+/// name also selects the `ipvsadm-save` / `ipvsadm-restore` behaviour.
 /// Returns the process exit code.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
+    args: &[String],
+    program: &str,
+    director: &mut dyn Director,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    resolver: &dyn Resolver,
+) -> i32 {
+    match rules::personality(program) {
+        Personality::Ipvsadm => {}
+        Personality::Save => {
+            let mut with_save = Vec::with_capacity(args.len() + 1);
+            with_save.push("-S".to_string());
+            with_save.extend_from_slice(args);
+            return run_ipvsadm(
+                &with_save, program, director, stdin, stdout, stderr, resolver,
+            );
+        }
+        Personality::Restore => {
+            if !args.is_empty() {
+                return fail(
+                    stderr,
+                    &format!(
+                        "{program} takes no arguments; it reads the rules from standard input"
+                    ),
+                    2,
+                );
+            }
+            return match read_all(stdin) {
+                Ok(text) => {
+                    rules::replace_from_text(&text, program, None, director, stderr, resolver)
+                }
+                Err(msg) => fail(stderr, &msg, 2),
+            };
+        }
+    }
+    match rules::parse_rules_op(args) {
+        Some(Ok(op)) => run_rules(op, program, director, stderr, resolver),
+        Some(Err(msg)) => fail(stderr, &msg, 2),
+        None => run_ipvsadm(args, program, director, stdin, stdout, stderr, resolver),
+    }
+}
+
+/// ipvsadm's own command line.
+#[allow(clippy::too_many_arguments)]
+fn run_ipvsadm(
     args: &[String],
     program: &str,
     director: &mut dyn Director,
@@ -111,24 +223,18 @@ pub fn run(
                 Err(e) => director_fail(stderr, &e),
             },
         },
-        Invocation::Save { numeric } => {
-            let table = match director.table() {
-                Ok(t) => t,
-                Err(e) => return director_fail(stderr, &e),
-            };
-            let timeouts = match director.timeouts() {
-                Ok(t) => t,
-                Err(e) => return director_fail(stderr, &e),
-            };
-            let _ = stdout.write_all(save(&table, Some(&timeouts), numeric, resolver).as_bytes());
-            0
-        }
-        Invocation::Restore => {
-            let mut bytes = Vec::new();
-            if let Err(e) = stdin.read_to_end(&mut bytes) {
-                return fail(stderr, &format!("cannot read standard input: {e}"), 2);
+        Invocation::Save { numeric } => match save_text(director, numeric, resolver) {
+            Ok(text) => {
+                let _ = stdout.write_all(text.as_bytes());
+                0
             }
-            let text = String::from_utf8_lossy(&bytes);
+            Err(e) => director_fail(stderr, &e),
+        },
+        Invocation::Restore => {
+            let text = match read_all(stdin) {
+                Ok(t) => t,
+                Err(msg) => return fail(stderr, &msg, 2),
+            };
             let script = match parse_restore(&text, program, resolver) {
                 Ok(s) => s,
                 Err(e) => return fail(stderr, &e.to_string(), e.error.exit_code),
@@ -152,10 +258,25 @@ pub fn run(
         ),
         // ipvsadm's text for stop_daemon ESRCH; rvs never runs one.
         Invocation::StopDaemon { .. } => fail(stderr, "No daemon is running", 255),
-        Invocation::ShowSysctl { .. } => fail(
-            stderr,
-            "reading IPVS settings is not supported by this director yet; use --sysctl name=value",
-            1,
-        ),
+        Invocation::ShowSysctl { name } => match director.knobs() {
+            Ok(knobs) => match name {
+                None => {
+                    let text: String = knobs
+                        .iter()
+                        .map(|k| format!("{}={}\n", k.name, k.value))
+                        .collect();
+                    let _ = stdout.write_all(text.as_bytes());
+                    0
+                }
+                Some(name) => match knobs.iter().find(|k| k.name == name) {
+                    Some(k) => {
+                        let _ = writeln!(stdout, "{}={}", k.name, k.value);
+                        0
+                    }
+                    None => fail(stderr, &ApplyError::UnknownKnob(name).to_string(), 255),
+                },
+            },
+            Err(e) => director_fail(stderr, &e),
+        },
     }
 }

@@ -6,12 +6,17 @@
 //! ipvsadm loses, in forms ipvsadm itself can read back:
 //! * `-x N` / `-y N` at the end of a real-server line, only when non-zero;
 //! * a first line `--set tcp tcpfin udp` only when the timeouts differ from
-//!   the defaults 900 120 300.
+//!   the defaults 900 120 300;
+//! * before that, one `--sysctl name=value` line per IPVS knob whose value
+//!   differs from the kernel's default (an rvs extension ipvsadm does not
+//!   read; a table with default knobs saves as ipvsadm would).
 
 use crate::format::{
     addr_port, has_sched_flags, sched_flags_text, service_protocol, sorted_table, Names,
 };
 use crate::resolve::Resolver;
+use rvs_api::KnobValue;
+use rvs_core::knobs::Knobs;
 use rvs_core::model::{Family, FwdMethod, Netmask, ServiceKey, TunnelCsum, TunnelKind};
 use rvs_core::snapshot::{TableSnapshot, Timeouts};
 use std::fmt::Write as _;
@@ -19,6 +24,18 @@ use std::fmt::Write as _;
 /// The `--set` line for non-default timeouts, without newline.
 pub fn timeouts_line(t: &Timeouts) -> Option<String> {
     (*t != Timeouts::default()).then(|| format!("--set {} {} {}", t.tcp, t.tcpfin, t.udp))
+}
+
+/// `--sysctl name=value` lines (without newlines) for the knobs whose value
+/// is not the kernel default, in the order given. A name the engine does
+/// not know has no default and is always written.
+pub fn knob_lines(knobs: &[KnobValue]) -> Vec<String> {
+    let defaults = Knobs::default();
+    knobs
+        .iter()
+        .filter(|k| defaults.get(&k.name) != Some(k.value))
+        .map(|k| format!("--sysctl {}={}", k.name, k.value))
+        .collect()
 }
 
 /// The service part of a rule (`-t 1.2.3.4:80`, `-f 5 -6`).
@@ -47,11 +64,16 @@ fn service_rule(key: &ServiceKey, names: Names<'_>) -> String {
 pub fn save(
     table: &TableSnapshot,
     timeouts: Option<&Timeouts>,
+    knobs: &[KnobValue],
     numeric: bool,
     resolver: &dyn Resolver,
 ) -> String {
     let names = Names { numeric, resolver };
     let mut out = String::new();
+    for line in knob_lines(knobs) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     if let Some(line) = timeouts.and_then(timeouts_line) {
         out.push_str(&line);
         out.push('\n');

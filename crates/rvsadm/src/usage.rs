@@ -24,6 +24,7 @@ Usage:
   {p} --start-daemon {{master|backup}} [daemon-options]
   {p} --stop-daemon {{master|backup}}
   {p} --sysctl [name[=value]]
+  {p} --save-rules [file] | --load-rules [file]
   {p} -h
 
 Commands (long or short form):
@@ -42,6 +43,8 @@ Commands (long or short form):
   --start-daemon              start the connection sync daemon
   --stop-daemon               stop the connection sync daemon
   --sysctl [name[=value]]     show or set an IPVS setting (rvs)
+  --save-rules [file]         save the table to file, default /etc/rvs/rules (rvs)
+  --load-rules [file]         replace the table with file's rules, atomically (rvs)
   --help            -h        show this text
 
 virtual-service:

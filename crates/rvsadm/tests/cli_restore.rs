@@ -495,9 +495,57 @@ fn arb_table() -> impl Strategy<Value = Vec<(ServiceConfig, Vec<DestConfig>)>> {
     )
 }
 
+/// The kernel's IPVS sysctl defaults (ipvs-sysctl.rst), in listing order.
+const KNOB_DEFAULTS: &[(&str, i64)] = &[
+    ("cache_bypass", 0),
+    ("conn_reuse_mode", 1),
+    ("expire_nodest_conn", 0),
+    ("expire_quiescent_template", 0),
+    ("lblc_expiration", 86400),
+    ("lblcr_expiration", 86400),
+    ("nat_icmp_send", 0),
+    ("pmtu_disc", 1),
+    ("schedule_icmp", 0),
+    ("sloppy_sctp", 0),
+    ("sloppy_tcp", 0),
+];
+
+/// A valid value for every knob; about half of them left at the default.
+fn arb_knobs() -> impl Strategy<Value = Vec<rvs_api::KnobValue>> {
+    prop::collection::vec(
+        (any::<bool>(), 0i64..=3, 1i64..=1_000_000),
+        KNOB_DEFAULTS.len(),
+    )
+    .prop_map(|picks| {
+        KNOB_DEFAULTS
+            .iter()
+            .zip(picks)
+            .map(|(&(name, def), (change, small, big))| {
+                let value = if !change {
+                    def
+                } else if name.ends_with("_expiration") {
+                    big
+                } else if name == "conn_reuse_mode" {
+                    small
+                } else {
+                    small & 1
+                };
+                rvs_api::KnobValue {
+                    name: name.to_string(),
+                    value,
+                }
+            })
+            .collect()
+    })
+}
+
 proptest! {
     #[test]
-    fn save_then_restore_gives_the_same_commands(spec in arb_table(), tcp_t in 0u32..=MAX_TIMEOUT) {
+    fn save_then_restore_gives_the_same_commands(
+        spec in arb_table(),
+        tcp_t in 0u32..=MAX_TIMEOUT,
+        knobs in arb_knobs(),
+    ) {
         // Build a table (deduplicated keys), its canonical commands, save it, restore it.
         let mut seen = std::collections::HashSet::new();
         let mut table = TableSnapshot { conn_table_size: 4096, services: Vec::new() };
@@ -517,6 +565,11 @@ proptest! {
         let timeouts = Timeouts { tcp: tcp_t, tcpfin: 120, udp: 300 };
         let sorted = rvsadm::format::sorted_table(&table, false);
         let mut expected = Vec::new();
+        for (k, &(name, def)) in knobs.iter().zip(KNOB_DEFAULTS) {
+            if k.value != def {
+                expected.push(Command::SetKnob { name: name.to_string(), value: k.value });
+            }
+        }
         if timeouts != Timeouts::default() {
             expected.push(Command::SetTimeouts { tcp: tcp_t, tcpfin: 120, udp: 300 });
         }
@@ -526,7 +579,7 @@ proptest! {
                 expected.push(Command::AddDest { service: s.config.key, dest: d.config.clone() });
             }
         }
-        let text = rvsadm::save::save(&table, Some(&timeouts), true, &NumericResolver);
+        let text = rvsadm::save::save(&table, Some(&timeouts), &knobs, true, &NumericResolver);
         let script = parse_restore(&text, "ipvsadm", &NumericResolver)
             .map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         prop_assert_eq!(script.commands, expected, "{}", text);

@@ -2,7 +2,7 @@
 //! canned table, refvm capture loading, and small table builders.
 #![allow(dead_code)]
 
-use rvs_api::{Director, DirectorError};
+use rvs_api::{Director, DirectorError, KnobValue};
 use rvs_core::model::*;
 use rvs_core::snapshot::{ConnSnapshot, DestSnapshot, ServiceSnapshot, TableSnapshot, Timeouts};
 use rvs_core::{ApplyError, Command};
@@ -15,6 +15,8 @@ pub struct FakeDirector {
     pub table: TableSnapshot,
     pub conns: Vec<ConnSnapshot>,
     pub timeouts: Timeouts,
+    /// Answer to `knobs()`: the kernel defaults unless a test changes them.
+    pub knobs: Vec<KnobValue>,
     pub applied: Vec<Vec<Command>>,
     pub apply_error: Option<DirectorError>,
 }
@@ -25,6 +27,7 @@ impl FakeDirector {
             table,
             conns: Vec::new(),
             timeouts: Timeouts::default(),
+            knobs: rvs_api::protocol::knob_values(&rvs_core::knobs::Knobs::default()),
             applied: Vec::new(),
             apply_error: None,
         }
@@ -54,6 +57,9 @@ impl Director for FakeDirector {
     }
     fn timeouts(&mut self) -> Result<Timeouts, DirectorError> {
         Ok(self.timeouts)
+    }
+    fn knobs(&mut self) -> Result<Vec<KnobValue>, DirectorError> {
+        Ok(self.knobs.clone())
     }
 }
 
