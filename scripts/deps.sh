@@ -3,7 +3,7 @@
 # Idempotent: only calls apt-get when something is missing.
 set -euo pipefail
 need=()
-for pair in ip:iproute2 curl:curl socat:socat iptables:iptables python3:python3; do
+for pair in ip:iproute2 curl:curl socat:socat iptables:iptables python3:python3 ethtool:ethtool; do
   cmd=${pair%%:*} pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

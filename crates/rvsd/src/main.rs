@@ -7,13 +7,18 @@
 //!
 //! ```text
 //! rvsd [--socket PATH] [--state-file PATH] [--foreground]
+//!      [--interface IFACE]... [--tunnel-source ADDR] [--queue N] [--no-datapath]
 //! ```
+//! The datapath (`datapath.rs`) steers LVS packets of this network
+//! namespace to the engine; without one (no privileges, no netfilter) rvsd
+//! still serves the control socket.
 //! It always runs in the foreground and logs to stderr (`--foreground` is
 //! accepted for init scripts that pass it). The socket path comes from
 //! `--socket`, then `RVS_SOCKET`, then `/run/rvs/rvsd.sock`.
 
 #![forbid(unsafe_code)]
 
+mod datapath;
 mod server;
 mod state;
 
@@ -34,6 +39,7 @@ pub(crate) fn log(msg: &str) {
 struct Args {
     socket: Option<PathBuf>,
     state_file: Option<PathBuf>,
+    datapath: datapath::DatapathOptions,
 }
 
 enum Parsed {
@@ -49,6 +55,12 @@ Runs the rvs director in the foreground and serves its control socket.
   --socket PATH       control socket (default: $RVS_SOCKET, else /run/rvs/rvsd.sock)
   --state-file PATH   keep the rules in PATH across restarts
   --foreground        accepted for compatibility; rvsd never daemonizes
+  --interface IFACE   steer only packets arriving on IFACE (repeatable;
+                      default: every interface of the namespace)
+  --tunnel-source IP  outer source of IPIP packets (default: the source of
+                      the route towards the real servers)
+  --queue N           NFQUEUE number of the datapath (default 7276)
+  --no-datapath       serve the control socket only
   -h, --help          show this help
   -V, --version       show the version
 ";
@@ -56,12 +68,17 @@ Runs the rvs director in the foreground and serves its control socket.
 fn parse_args() -> Result<Parsed, lexopt::Error> {
     use lexopt::prelude::*;
     let mut args = Args::default();
+    args.datapath.queue = datapath::DEFAULT_QUEUE;
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
         match arg {
             Long("socket") => args.socket = Some(parser.value()?.into()),
             Long("state-file") => args.state_file = Some(parser.value()?.into()),
             Long("foreground") => {}
+            Long("interface") => args.datapath.interfaces.push(parser.value()?.parse()?),
+            Long("tunnel-source") => args.datapath.tunnel_source = Some(parser.value()?.parse()?),
+            Long("queue") => args.datapath.queue = parser.value()?.parse()?,
+            Long("no-datapath") => args.datapath.disabled = true,
             Short('h') | Long("help") => {
                 print!("{USAGE}");
                 return Ok(Parsed::Exit(ExitCode::SUCCESS));
@@ -122,18 +139,19 @@ fn run(args: Args) -> anyhow::Result<()> {
     let socket = ControlSocket::bind(&socket_path)?;
     log(&format!("listening on {}", socket.path().display()));
 
+    // One time base for the tick thread and the datapath.
+    let origin = std::time::Instant::now();
+    let datapath = datapath::start(&shared, origin, &args.datapath);
+
     // Housekeeping: once a second, let engine time pass (connection
     // expiry, rate estimation, trash purge, scheduler GC). Engine time is
     // milliseconds on the monotonic clock since start.
     {
         let shared = Arc::clone(&shared);
-        let origin = std::time::Instant::now();
         std::thread::Builder::new()
             .name("rvsd-tick".into())
             .spawn(move || loop {
-                let now = rvs_core::conn::EngineTime::from_millis(
-                    u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX),
-                );
+                let now = datapath::engine_now(origin);
                 shared.lock().engine.tick(now);
                 std::thread::sleep(std::time::Duration::from_secs(1));
             })?;
@@ -143,6 +161,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     // Let a request in progress (and its state-file write) finish, then
     // refuse everything else; the socket file goes when `socket` drops.
     shared.close();
+    if let Some(d) = &datapath {
+        d.stop();
+    }
     drop(socket);
     served?;
     log("stopped");
