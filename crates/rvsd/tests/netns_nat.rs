@@ -211,4 +211,32 @@ fn seed_nat_walkthrough_with_real_packets() {
         "rvsd stop: {status:?}\n{}",
         d.log_text()
     );
+    // A clean stop takes rvsd's rules away.
+    let rules = topo
+        .director
+        .run(&["iptables-save"])
+        .expect("iptables-save");
+    assert!(!String::from_utf8_lossy(&rules.stdout).contains("RVS-"));
+
+    // Fail open: with rvsd killed (-9) its rules stay but bypass the dead
+    // queue, so the kernel handles everything: the director's own server
+    // answers, and VIP:80 is refused by the director's stack at once
+    // instead of hanging.
+    let d = Director::start(&topo);
+    d.ipvsadm("-A -t 198.51.100.10:80 -s rr");
+    d.ipvsadm("-a -t 198.51.100.10:80 -r 203.0.113.11 -m");
+    d.wait_steering(1, 1);
+    assert_eq!(curls(&topo, 1), ["RS1-web1"]);
+    topo.director.kill(d.rvsd);
+    assert_eq!(
+        topo.curl_from_client(NAT_VIP, 8080).as_deref(),
+        Ok("director-own")
+    );
+    let refused = topo.curl_from_client(NAT_VIP, 80);
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("refused") || e.contains("Couldn't connect")),
+        "{refused:?}"
+    );
 }
