@@ -39,6 +39,7 @@ fn start() -> Option<(Daemon, PathBuf, PathBuf)> {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let socket = dir.join("rvsd.sock");
     let child = Command::new(&rvsd)
+        .arg("--no-datapath")
         .arg("--socket")
         .arg(&socket)
         .stdout(Stdio::null())

@@ -33,6 +33,8 @@ impl Daemon {
         let stderr = dir.join(format!("{tag}.stderr"));
         let file = fs::File::create(&stderr).expect("stderr file");
         let mut cmd = Process::new(env!("CARGO_BIN_EXE_rvsd"));
+        // Control-plane tests: never touch this namespace's netfilter.
+        cmd.arg("--no-datapath");
         cmd.args(args)
             .env_remove("RVS_SOCKET")
             .stdin(Stdio::null())
