@@ -18,7 +18,10 @@
 
 #![forbid(unsafe_code)]
 
+mod config;
 mod datapath;
+mod health;
+mod metrics;
 mod server;
 mod state;
 
@@ -40,6 +43,9 @@ struct Args {
     socket: Option<PathBuf>,
     state_file: Option<PathBuf>,
     datapath: datapath::DatapathOptions,
+    config: Option<PathBuf>,
+    config_format: Option<String>,
+    metrics_listen: Option<String>,
 }
 
 enum Parsed {
@@ -61,6 +67,9 @@ Runs the rvs director in the foreground and serves its control socket.
                       the route towards the real servers)
   --queue N           NFQUEUE number of the datapath (default 7276)
   --no-datapath       serve the control socket only
+  --config FILE       desired state (health checks, sorry servers); SIGHUP reloads
+  --config-format F   toml (default) or keepalived (the LVS half of keepalived.conf)
+  --metrics-listen A  Prometheus endpoint (default with --config: 127.0.0.1:9617)
   -h, --help          show this help
   -V, --version       show the version
 ";
@@ -79,6 +88,9 @@ fn parse_args() -> Result<Parsed, lexopt::Error> {
             Long("tunnel-source") => args.datapath.tunnel_source = Some(parser.value()?.parse()?),
             Long("queue") => args.datapath.queue = parser.value()?.parse()?,
             Long("no-datapath") => args.datapath.disabled = true,
+            Long("config") => args.config = Some(parser.value()?.into()),
+            Long("config-format") => args.config_format = Some(parser.value()?.string()?),
+            Long("metrics-listen") => args.metrics_listen = Some(parser.value()?.string()?),
             Short('h') | Long("help") => {
                 print!("{USAGE}");
                 return Ok(Parsed::Exit(ExitCode::SUCCESS));
@@ -122,6 +134,12 @@ fn run(args: Args) -> anyhow::Result<()> {
     let socket_path = rvs_api::protocol::socket_path(args.socket.as_deref());
     let engine = load_engine(args.state_file.as_ref())?;
     let shared = Arc::new(Shared::new(engine, args.state_file));
+    let _health = config::launch(
+        &shared,
+        args.config.as_ref(),
+        args.config_format.as_deref(),
+        args.metrics_listen.as_deref(),
+    )?;
 
     // Signals wake the accept loop through a socket pair.
     let (stop_rx, stop_tx) = UnixStream::pair().context("cannot create the signal pipe")?;
