@@ -139,7 +139,7 @@ pub fn event_line(event: &HealthEvent) -> String {
             service_name(service)
         ),
         HealthEvent::OverrideDetected { service, server } => format!(
-            "{}, {server} was changed by hand; health checks leave it alone until reload",
+            "{}, {server} was changed by hand; health checks leave it alone (operator override)",
             service_name(service)
         ),
     }
