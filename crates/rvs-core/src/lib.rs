@@ -23,6 +23,8 @@ pub mod knobs;
 pub mod service;
 pub mod table;
 pub use engine::{Engine, EngineConfig, EngineStats, FlowEvent, FlowTuple};
+mod bypass;
+mod icmp;
 pub mod packet;
 pub mod process;
 pub use process::{DropReason, PacketMeta, Route, Transmit, Verdict};

@@ -5,7 +5,11 @@
 //! new one when the packet may open a connection to a virtual service
 //! (persistence templates first), run the protocol state machine, count,
 //! then rewrite for the forwarding method (NAT, DR, TUN, Local). Anything
-//! that is not LVS traffic is passed to the host untouched.
+//! that is not LVS traffic is passed to the host untouched. ICMP errors
+//! about connections are handled in `icmp.rs`, `cache_bypass` (fwmark
+//! services with no real server forward to the original destination) in
+//! `bypass.rs`; `nat_icmp_send` (port unreachable for NAT replies with no
+//! connection) is applied here, as in `ip_vs_out`.
 
 use crate::conn::reuse::{opens_sctp, opens_tcp, reuse_decision, ReuseAction, ReuseKnobs};
 use crate::conn::{
@@ -87,6 +91,10 @@ const ICMP_FRAG_NEEDED: u8 = 4;
 const ICMPV6_PORT_UNREACH: u8 = 4;
 /// Size of the outer IPv4 header of an IPIP packet.
 const IPIP_OVERHEAD: usize = 20;
+/// The FTP data port: connections from it are never scheduled.
+const FTPDATA: u16 = 20;
+/// SCTP chunk type ABORT.
+const SCTP_ABORT: u8 = 6;
 
 enum IcmpKind {
     PortUnreachable,
@@ -126,11 +134,14 @@ impl Engine {
         let mut info = match packet::parse(frame) {
             Ok(Parsed::Ip(info)) => info,
             Ok(Parsed::NotIp) => return Verdict::Pass,
-            Err(_) => return drop(DropReason::Malformed),
+            Err(_) => return drop_verdict(DropReason::Malformed),
         };
+        if matches!(info.protocol, IpProtocol::Icmp | IpProtocol::Icmpv6) {
+            return self
+                .process_icmp(frame, &mut info, meta, now)
+                .unwrap_or(Verdict::Pass);
+        }
         let Some(protocol) = transport(info.protocol) else {
-            // ICMP errors about tracked connections and everything else
-            // that is not TCP/UDP/SCTP belong to the host for now.
             return Verdict::Pass;
         };
         if info.later_fragment {
@@ -164,7 +175,9 @@ impl Engine {
                             }
                             conn = None;
                         }
-                        ReuseAction::DropPacket => return drop(DropReason::DestUnavailable),
+                        ReuseAction::DropPacket => {
+                            return drop_verdict(DropReason::DestUnavailable)
+                        }
                     }
                 }
             }
@@ -179,7 +192,7 @@ impl Engine {
                         self.conns.expire_now(id, now);
                         conn = None;
                     } else {
-                        return drop(DropReason::DestUnavailable);
+                        return drop_verdict(DropReason::DestUnavailable);
                     }
                 }
             }
@@ -201,6 +214,32 @@ impl Engine {
             if self.conns.get(id).map(|c| c.fwd()) == Some(FwdMethod::Masq) {
                 return self.forward_out(frame, &mut info, protocol, id, now);
             }
+            // `handle_response` for DR/TUN/Local: count, run the OUTPUT
+            // state table, and let the host forward it unchanged.
+            let dest = self.conns.get(id).and_then(|c| c.dest());
+            self.run_state(id, protocol, &info, Direction::Output, now);
+            self.count_packet(dest, info.ip_len, true);
+            return Verdict::Pass;
+        }
+
+        // `nat_icmp_send`: a reply from a NAT real server with no
+        // connection is answered with port unreachable (not for RST/ABORT).
+        if self.table.knobs.nat_icmp_send {
+            if let Some(vip) = self.nat_real_service(protocol, info.saddr, info.sport) {
+                let ends = match protocol {
+                    Protocol::Tcp => TcpFlags(info.tcp_flags).rst(),
+                    Protocol::Sctp => info.sctp_chunk == Some(SCTP_ABORT),
+                    Protocol::Udp => false,
+                };
+                if !ends {
+                    let src = self.director_source(info.family, vip.unwrap_or(info.daddr));
+                    let reply = self.icmp_reply_from(frame, &info, IcmpKind::PortUnreachable, src);
+                    return Verdict::Drop {
+                        reason: DropReason::NoDestination,
+                        reply,
+                    };
+                }
+            }
         }
 
         // A new connection to a virtual service?
@@ -214,13 +253,27 @@ impl Engine {
             Scheduled::Conn(id) => self.forward_in(frame, &mut info, protocol, id, now),
             Scheduled::OnePacket(dest) => self.forward_one_packet(frame, &mut info, si, dest),
             Scheduled::NoDest => {
+                if let Some(v) = self.cache_bypass(frame, &mut info, si, protocol, meta, now) {
+                    return v;
+                }
                 let reply = self.icmp_reply(frame, &info, IcmpKind::PortUnreachable);
                 Verdict::Drop {
                     reason: DropReason::NoDestination,
                     reply,
                 }
             }
-            Scheduled::Failed(reason) => drop(reason),
+            Scheduled::Failed(reason) => drop_verdict(reason),
+            Scheduled::Ignored => Verdict::Pass,
+        }
+    }
+
+    /// The director's own source for ICMP errors about forwarded packets:
+    /// the DIP when known (IPv4), else `fallback` (a VIP or the packet's
+    /// destination).
+    pub(crate) fn director_source(&self, family: Family, fallback: IpAddr) -> IpAddr {
+        match (family, self.tunnel_source) {
+            (Family::V4, Some(dip)) => IpAddr::V4(dip),
+            _ => fallback,
         }
     }
 
@@ -246,7 +299,12 @@ impl Engine {
 
     /// The kernel's `ip_vs_service_find`: fwmark first, then
     /// (protocol, VIP, port), then the port-0 service of the VIP.
-    fn find_service(&self, fwmark: u32, protocol: Protocol, info: &PacketInfo) -> Option<usize> {
+    pub(crate) fn find_service(
+        &self,
+        fwmark: u32,
+        protocol: Protocol,
+        info: &PacketInfo,
+    ) -> Option<usize> {
         if fwmark != 0 {
             let key = ServiceKey::Fwmark {
                 mark: fwmark,
@@ -296,7 +354,7 @@ impl Engine {
     }
 
     /// The kernel's `ip_vs_schedule` / `ip_vs_sched_persist`.
-    fn schedule(
+    pub(crate) fn schedule(
         &mut self,
         si: usize,
         protocol: Protocol,
@@ -310,7 +368,18 @@ impl Engine {
         let config = svc.config.clone();
         let cproto = conn_protocol(protocol);
         let svc_port = config.key.port();
-        let ops = config.ops && (protocol == Protocol::Udp || config.key.is_fwmark());
+        // One-packet scheduling applies to UDP packets only, whatever the
+        // service (`IP_VS_CONN_F_ONE_PACKET` needs IPPROTO_UDP).
+        let ops = config.ops && protocol == Protocol::Udp;
+        // Active FTP data connections are never scheduled.
+        if info.sport == FTPDATA {
+            return Scheduled::Ignored;
+        }
+        // A non-persistent service only schedules its own port (a port-0
+        // service needs persistence): no destination, ICMP.
+        if config.persistent.is_none() && !config.key.is_fwmark() && info.dport != svc_port {
+            return Scheduled::NoDest;
+        }
 
         let mut template: Option<ConnId> = None;
         let dest_id = if let Some(timeout) = config.persistent {
@@ -392,20 +461,26 @@ impl Engine {
         };
         let daddr = dest.config.addr;
         let fwd = dest.config.fwd;
-        // The real port: the server's, unless it is 0 (fwmark services)
-        // or the packet came to a port-0 / fwmark service on another port.
-        let dport = if info.dport == svc_port && dest.config.port != 0 {
-            dest.config.port
-        } else if config.key.is_fwmark() || svc_port == 0 {
-            if dest.config.port != 0 && !config.key.is_fwmark() {
+        // The real port. Persistent: the server's when the packet came to
+        // the service port and the server has one, else the packet's.
+        // Otherwise: the server's, or the packet's when the server has none.
+        let dport = if config.persistent.is_some() {
+            if info.dport == svc_port && dest.config.port != 0 {
                 dest.config.port
             } else {
                 info.dport
             }
-        } else {
+        } else if dest.config.port != 0 {
             dest.config.port
+        } else {
+            info.dport
         };
         if ops {
+            // The kernel creates an unhashed entry that is bound to the
+            // server (threshold check) and released right after the
+            // packet is sent.
+            self.bind_dest(dest_id, false);
+            self.unbind_one_packet(dest_id);
             self.count_conn(si, dest_id);
             return Scheduled::OnePacket(OnePacket {
                 dest: dest_id,
@@ -472,6 +547,15 @@ impl Engine {
         }
     }
 
+    /// Release a one-packet entry: what `ip_vs_unbind_dest` does when it
+    /// expires right after its packet.
+    fn unbind_one_packet(&mut self, id: DestId) {
+        if let Some(d) = self.table.dest_mut(id) {
+            d.inactive = d.inactive.saturating_sub(1);
+            d.check_overload_on_unbind();
+        }
+    }
+
     /// `ip_vs_conn_stats`: one more connection for the server and service.
     fn count_conn(&mut self, si: usize, id: DestId) {
         if let Some(svc) = self.table.services.get_mut(si) {
@@ -482,7 +566,7 @@ impl Engine {
         }
     }
 
-    fn count_packet(&mut self, dest: Option<DestId>, bytes: usize, outbound: bool) {
+    pub(crate) fn count_packet(&mut self, dest: Option<DestId>, bytes: usize, outbound: bool) {
         let Some(id) = dest else {
             return;
         };
@@ -527,7 +611,7 @@ impl Engine {
         }
     }
 
-    fn run_state(
+    pub(crate) fn run_state(
         &mut self,
         id: ConnId,
         protocol: Protocol,
@@ -568,12 +652,16 @@ impl Engine {
         now: EngineTime,
     ) -> Verdict {
         let Some(c) = self.conns.get(id) else {
-            return drop(DropReason::DestUnavailable);
+            return drop_verdict(DropReason::DestUnavailable);
         };
         let (dest, daddr, dport, fwd) = (c.dest(), c.daddr(), c.dport(), c.fwd());
+        let bypass = dest.is_none() && daddr.is_unspecified() && !c.is_template();
         self.run_state(id, protocol, info, Direction::Input, now);
         self.count_packet(dest, info.ip_len, false);
-        self.transmit(frame, info, daddr, dport, fwd)
+        if bypass {
+            return self.bypass_transmit(frame, info);
+        }
+        self.transmit(frame, info, daddr, dport, fwd, false)
     }
 
     fn forward_one_packet(
@@ -584,80 +672,113 @@ impl Engine {
         one: OnePacket,
     ) -> Verdict {
         self.count_packet(Some(one.dest), info.ip_len, false);
-        self.transmit(frame, info, one.daddr, one.dport, one.fwd)
+        self.transmit(frame, info, one.daddr, one.dport, one.fwd, false)
     }
 
-    /// Rewrite and route a client packet for the forwarding method.
-    fn transmit(
+    /// The kernel's `decrement_ttl` then `ensure_mtu_is_adequate` (in that
+    /// order, as `__ip_vs_get_out_rt` does them): TTL/hop limit 1 is
+    /// answered with time exceeded, then the TTL is decremented; a packet
+    /// above the path MTU (minus `overhead` for tunnels) is answered with
+    /// fragmentation needed (IPv4 with DF) or packet too big (IPv6). With
+    /// `pmtu_disc` off only tunnelled IPv4 skips the check. ICMP packets
+    /// (`icmp`) never get an ICMP answer. `Some` is the drop verdict.
+    pub(crate) fn ttl_and_mtu(
+        &mut self,
+        frame: &mut Vec<u8>,
+        info: &mut PacketInfo,
+        overhead: usize,
+        tunnel: bool,
+        icmp: bool,
+    ) -> Option<Verdict> {
+        if info.ttl <= 1 {
+            let reply = if icmp {
+                None
+            } else {
+                self.icmp_reply(frame, info, IcmpKind::TimeExceeded)
+            };
+            return Some(Verdict::Drop {
+                reason: DropReason::TtlExceeded,
+                reply,
+            });
+        }
+        packet::decrement_ttl(frame, info);
+        let mtu = usize::from(self.mtu).saturating_sub(overhead);
+        let too_big = match info.family {
+            Family::V4 => {
+                (!tunnel || self.table.knobs.pmtu_disc)
+                    && info.dont_frag
+                    && info.ip_len > mtu
+                    && !icmp
+            }
+            Family::V6 => info.ip_len > mtu,
+        };
+        if too_big {
+            let reply = if icmp {
+                None
+            } else {
+                let mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
+                self.icmp_reply(frame, info, IcmpKind::TooBig(mtu))
+            };
+            return Some(Verdict::Drop {
+                reason: DropReason::TooBig,
+                reply,
+            });
+        }
+        None
+    }
+
+    /// Rewrite and route a client packet (or an ICMP error about a
+    /// connection, `icmp`) for the forwarding method.
+    pub(crate) fn transmit(
         &mut self,
         frame: &mut Vec<u8>,
         info: &mut PacketInfo,
         daddr: IpAddr,
         dport: u16,
         fwd: FwdMethod,
+        icmp: bool,
     ) -> Verdict {
         if fwd == FwdMethod::Local {
             return Verdict::Local;
         }
-        let overhead = if matches!(fwd, FwdMethod::Tunnel { .. }) {
-            IPIP_OVERHEAD
-        } else {
-            0
-        };
-        let mtu = usize::from(self.mtu).saturating_sub(overhead);
-        if info.ip_len > mtu
-            && (info.dont_frag || info.family == Family::V6)
-            && self.table.knobs.pmtu_disc
-        {
-            let reply = self.icmp_reply(frame, info, IcmpKind::TooBig(mtu as u16));
-            return Verdict::Drop {
-                reason: DropReason::TooBig,
-                reply,
-            };
+        let tunnel = matches!(fwd, FwdMethod::Tunnel { .. });
+        if tunnel && (!daddr.is_ipv4() || self.tunnel_source.is_none()) {
+            return drop_verdict(DropReason::NoTunnelSource);
         }
-        if info.ttl <= 1 {
-            let reply = self.icmp_reply(frame, info, IcmpKind::TimeExceeded);
-            return Verdict::Drop {
-                reason: DropReason::TtlExceeded,
-                reply,
-            };
+        let overhead = if tunnel { IPIP_OVERHEAD } else { 0 };
+        if let Some(v) = self.ttl_and_mtu(frame, info, overhead, tunnel, icmp) {
+            return v;
         }
         match fwd {
             FwdMethod::Masq => {
-                packet::decrement_ttl(frame, info);
                 packet::set_addr(frame, info, Side::Dst, daddr);
                 packet::set_port(frame, info, Side::Dst, dport);
                 Verdict::Forward(self.route_to(frame, Route::Routed { next_hop: daddr }))
             }
             FwdMethod::Route => {
-                packet::decrement_ttl(frame, info);
                 Verdict::Forward(self.route_to(frame, Route::Direct { next_hop: daddr }))
             }
             FwdMethod::Tunnel { .. } => {
                 let (IpAddr::V4(rip), Some(src)) = (daddr, self.tunnel_source) else {
-                    return drop(DropReason::NoTunnelSource);
+                    return drop_verdict(DropReason::NoTunnelSource);
                 };
-                packet::decrement_ttl(frame, info);
+                // The outer DF copies the inner one only with pmtu_disc
+                // (and never for an IPv6 inner packet).
+                let df = info.family == Family::V4 && info.dont_frag && self.table.knobs.pmtu_disc;
                 let inner = packet::ip_packet(frame, info).to_vec();
                 let l3 = info.l3;
                 frame.truncate(l3);
                 frame.resize(l3 + IPIP_OVERHEAD + inner.len(), 0);
                 self.ident = self.ident.wrapping_add(1);
                 let Some(out) = frame.get_mut(l3..) else {
-                    return drop(DropReason::Malformed);
+                    return drop_verdict(DropReason::Malformed);
                 };
                 if rvs_wire::build::build_ipip_with_ident(
-                    src,
-                    rip,
-                    info.ttl,
-                    info.dont_frag,
-                    self.ident,
-                    &inner,
-                    out,
+                    src, rip, info.ttl, df, self.ident, &inner, out,
                 )
                 .is_err()
                 {
-                    return drop(DropReason::Malformed);
+                    return drop_verdict(DropReason::Malformed);
                 }
                 set_ethertype_ipv4(frame, l3);
                 Verdict::Forward(self.route_to(frame, Route::Routed { next_hop: daddr }))
@@ -680,7 +801,10 @@ impl Engine {
         };
         let (dest, vaddr, vport, caddr) = (c.dest(), c.vaddr(), c.vport(), c.caddr());
         if info.ttl <= 1 {
-            let reply = self.icmp_reply(frame, info, IcmpKind::TimeExceeded);
+            // Forwarded by the director's IP layer: the error comes from
+            // the director's own address.
+            let src = self.director_source(info.family, vaddr);
+            let reply = self.icmp_reply_from(frame, info, IcmpKind::TimeExceeded, src);
             return Verdict::Drop {
                 reason: DropReason::TtlExceeded,
                 reply,
@@ -694,7 +818,7 @@ impl Engine {
         Verdict::Forward(self.route_to(frame, Route::Routed { next_hop: caddr }))
     }
 
-    fn route_to(&self, frame: &mut [u8], route: Route) -> Transmit {
+    pub(crate) fn route_to(&self, frame: &mut [u8], route: Route) -> Transmit {
         let hop = match route {
             Route::Routed { next_hop } | Route::Direct { next_hop } => next_hop,
         };
@@ -713,10 +837,29 @@ impl Engine {
         info: &PacketInfo,
         kind: IcmpKind,
     ) -> Option<Transmit> {
+        self.icmp_reply_from(frame, info, kind, info.daddr)
+    }
+
+    /// [`Self::icmp_reply`] from a given source address. Nothing is sent
+    /// (`None`, frame unchanged) where RFC 1122 / RFC 4443 forbid an error.
+    fn icmp_reply_from(
+        &mut self,
+        frame: &mut Vec<u8>,
+        info: &PacketInfo,
+        kind: IcmpKind,
+        from: IpAddr,
+    ) -> Option<Transmit> {
         let original = packet::ip_packet(frame, info).to_vec();
+        let allowed = match info.family {
+            Family::V4 => crate::icmp::icmpv4_error_allowed(&original),
+            Family::V6 => crate::icmp::icmpv6_error_allowed(info, &original),
+        };
+        if !allowed {
+            return None;
+        }
         let l3 = info.l3;
         let mut out = vec![0u8; 1280];
-        let len = match (info.saddr, info.daddr) {
+        let len = match (info.saddr, from) {
             (IpAddr::V4(src), IpAddr::V4(dst)) => {
                 let (t, code, rest) = match kind {
                     IcmpKind::PortUnreachable => {
@@ -775,7 +918,7 @@ fn set_ethertype_ipv4(frame: &mut [u8], l3: usize) {
     }
 }
 
-fn drop(reason: DropReason) -> Verdict {
+pub(crate) fn drop_verdict(reason: DropReason) -> Verdict {
     Verdict::Drop {
         reason,
         reply: None,
@@ -792,16 +935,20 @@ fn transport(p: IpProtocol) -> Option<Protocol> {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct OnePacket {
-    dest: DestId,
-    daddr: IpAddr,
-    dport: u16,
-    fwd: FwdMethod,
+pub(crate) struct OnePacket {
+    pub dest: DestId,
+    pub daddr: IpAddr,
+    pub dport: u16,
+    pub fwd: FwdMethod,
 }
 
-enum Scheduled {
+/// What scheduling a packet gave.
+pub(crate) enum Scheduled {
     Conn(ConnId),
     OnePacket(OnePacket),
+    /// No real server (`ignored == 0` in the kernel): ICMP, or bypass.
     NoDest,
     Failed(DropReason),
+    /// Not to be scheduled (`ignored == 1`): pass it on.
+    Ignored,
 }
