@@ -772,7 +772,10 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     /// Removing one of N equal servers moves the keys it had (about 1/N)
-    /// and few others: at most 1/N + 4% of 10,000 keys change server.
+    /// and few others. Maglev with a 4093-slot table is not minimally
+    /// disruptive: some slots of surviving servers are reassigned too (for
+    /// n = 4 and one seed, 1289 of 4093 slots changed owner where the victim
+    /// held 1024: 6.5% extra). The total stays within 1/N + 10%.
     #[test]
     fn mh_removal_disruption_is_bounded(n in 3usize..12, victim_seed in 0usize..1000, base in 1u32..0xFFFF) {
         let dests: Vec<SchedDest> = (0..n)
@@ -792,7 +795,7 @@ proptest! {
                 moved += 1;
             }
         }
-        let bound = 10_000.0 * (1.0 / n as f64 + 0.04);
+        let bound = 10_000.0 * (1.0 / n as f64 + 0.10);
         prop_assert!((moved as f64) <= bound, "moved {} of 10000 with n = {}", moved, n);
     }
 }
