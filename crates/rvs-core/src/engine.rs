@@ -323,6 +323,38 @@ impl Engine {
         self.table.services.iter().map(|s| s.config.key).collect()
     }
 
+    /// Make every persistence template pointing at real server
+    /// `addr:port` of `service` unusable (as `expire_quiescent_template`
+    /// does for one server): new connections of those clients are
+    /// scheduled afresh. The templates stay listed until their own timers
+    /// expire. Returns how many were invalidated (0 for an unknown
+    /// service or server).
+    pub fn invalidate_templates_of(
+        &mut self,
+        service: &crate::model::ServiceKey,
+        addr: IpAddr,
+        port: u16,
+    ) -> usize {
+        let Some(id) = self
+            .table
+            .find(service)
+            .and_then(|si| self.table.services.get(si))
+            .and_then(|s| s.dest_index(addr, port).and_then(|di| s.dests.get(di)))
+            .map(|d| d.id)
+        else {
+            return 0;
+        };
+        let ids: Vec<crate::conn::ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.is_template() && !c.is_invalidated() && c.dest() == Some(id))
+            .map(|(cid, _)| cid)
+            .collect();
+        ids.into_iter()
+            .filter(|cid| self.conns.invalidate_template(*cid))
+            .count()
+    }
+
     pub(crate) fn account_removed(&mut self, r: &Removed) {
         if let Some((client, reply)) = FlowTuple::of_conn(&r.conn) {
             self.push_flow_event(FlowEvent::Removed { client, reply });
