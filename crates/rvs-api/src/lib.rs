@@ -9,12 +9,18 @@
 
 #![forbid(unsafe_code)]
 
+pub mod health;
 pub mod protocol;
 
+pub use health::{
+    DrainReason, DrainStatus, HealthReport, ReloadSummary, ServerHealth, ServerHealthState,
+    ServiceHealth,
+};
 pub use protocol::KnobValue;
 
 use rvs_core::snapshot::{ConnSnapshot, TableSnapshot, Timeouts};
-use rvs_core::{ApplyError, Command};
+use rvs_core::{ApplyError, Command, ServiceKey};
+use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 /// Why a director request failed.
@@ -53,6 +59,45 @@ pub trait Director {
             "this director does not report its IPVS settings".to_string(),
         ))
     }
+
+    /// rvs extension: re-read the configuration file and apply the
+    /// difference. The default: no configuration to reload.
+    fn reload(&mut self, clear_overrides: bool) -> Result<ReloadSummary, DirectorError> {
+        let _ = clear_overrides;
+        Err(no_health("reload a configuration"))
+    }
+
+    /// rvs extension: the health status listing and the drains.
+    fn health(&mut self) -> Result<HealthReport, DirectorError> {
+        Err(no_health("report health"))
+    }
+
+    /// rvs extension: drain one real server.
+    fn drain(
+        &mut self,
+        service: ServiceKey,
+        addr: IpAddr,
+        port: u16,
+        timeout_secs: Option<u64>,
+    ) -> Result<DrainStatus, DirectorError> {
+        let _ = (service, addr, port, timeout_secs);
+        Err(no_health("drain"))
+    }
+
+    /// rvs extension: hand an overridden real server back to its checks.
+    fn clear_override(
+        &mut self,
+        service: ServiceKey,
+        addr: IpAddr,
+        port: u16,
+    ) -> Result<(), DirectorError> {
+        let _ = (service, addr, port);
+        Err(no_health("clear an override"))
+    }
+}
+
+fn no_health(what: &str) -> DirectorError {
+    DirectorError::Transport(format!("this director cannot {what}"))
 }
 
 /// A director running in this process around an [`rvs_core::Engine`].

@@ -13,10 +13,12 @@
 //! so that the daemon itself is only sockets, threads and files. It does
 //! not decide who may connect; the daemon checks peer credentials.
 
+use crate::health::{DrainStatus, HealthReport, ReloadSummary};
 use crate::{Director, DirectorError};
 use rvs_core::knobs::{Knobs, KNOB_NAMES};
 use rvs_core::snapshot::{ConnSnapshot, TableSnapshot, Timeouts};
-use rvs_core::{Command, Engine};
+use rvs_core::{Command, Engine, ServiceKey};
+use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -70,6 +72,34 @@ pub enum Request {
     Timeouts,
     /// Every IPVS knob with its value; [`Response::Knobs`].
     Knobs,
+    /// rvs extension: re-read the `--config` file and apply the difference
+    /// (as SIGHUP does, but answered); [`Response::Reloaded`]. With
+    /// `clear_overrides`, every operator override is handed back to the
+    /// health checker as well.
+    Reload {
+        #[serde(default)]
+        clear_overrides: bool,
+    },
+    /// rvs extension: the health status listing and the drains in
+    /// progress; [`Response::Health`].
+    HealthStatus,
+    /// rvs extension: drain one real server (weight 0, its persistence
+    /// templates invalidated, removed when its connections reach zero or
+    /// after `timeout_secs`); [`Response::Draining`].
+    Drain {
+        service: ServiceKey,
+        addr: IpAddr,
+        port: u16,
+        timeout_secs: Option<u64>,
+    },
+    /// rvs extension: hand a real server changed by an operator (or
+    /// drained) back to the configuration and its health checks;
+    /// [`Response::OverrideCleared`].
+    ClearOverride {
+        service: ServiceKey,
+        addr: IpAddr,
+        port: u16,
+    },
 }
 
 impl Request {
@@ -108,6 +138,13 @@ pub enum Response {
     Timeouts(Timeouts),
     /// In [`KNOB_NAMES`] order.
     Knobs(Vec<KnobValue>),
+    /// The reload was applied.
+    Reloaded(ReloadSummary),
+    Health(HealthReport),
+    /// The drain started (or was already running); its state now.
+    Draining(DrainStatus),
+    /// The server is the checker's again.
+    OverrideCleared,
     /// The request failed; for `Apply`, nothing of the batch was applied.
     Error(DirectorError),
 }
@@ -265,6 +302,13 @@ pub fn handle_request(engine: &mut Engine, req: Request) -> Response {
         Request::Connections => Response::Connections(engine.connections()),
         Request::Timeouts => Response::Timeouts(engine.timeouts()),
         Request::Knobs => Response::Knobs(knob_values(engine.knobs())),
+        // Health checking and draining live in the daemon, not the engine.
+        Request::Reload { .. }
+        | Request::HealthStatus
+        | Request::Drain { .. }
+        | Request::ClearOverride { .. } => Response::Error(DirectorError::Transport(
+            "this director has no health checker or drain table".to_string(),
+        )),
     }
 }
 
@@ -295,6 +339,10 @@ fn unexpected(resp: &Response) -> DirectorError {
         Response::Connections(_) => "Connections",
         Response::Timeouts(_) => "Timeouts",
         Response::Knobs(_) => "Knobs",
+        Response::Reloaded(_) => "Reloaded",
+        Response::Health(_) => "Health",
+        Response::Draining(_) => "Draining",
+        Response::OverrideCleared => "OverrideCleared",
         Response::Error(_) => "Error",
     };
     DirectorError::Transport(format!("unexpected {kind} response from rvsd"))
@@ -385,6 +433,59 @@ impl SocketDirector {
             other => Err(unexpected(&other)),
         }
     }
+
+    /// Reload the configuration file (rvs extension).
+    pub fn reload(&mut self, clear_overrides: bool) -> Result<ReloadSummary, DirectorError> {
+        match self.call(&Request::Reload { clear_overrides })? {
+            Response::Reloaded(s) => Ok(s),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The health status listing and drains (rvs extension).
+    pub fn health(&mut self) -> Result<HealthReport, DirectorError> {
+        match self.call(&Request::HealthStatus)? {
+            Response::Health(h) => Ok(h),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Drain one real server (rvs extension).
+    pub fn drain(
+        &mut self,
+        service: ServiceKey,
+        addr: IpAddr,
+        port: u16,
+        timeout_secs: Option<u64>,
+    ) -> Result<DrainStatus, DirectorError> {
+        let req = Request::Drain {
+            service,
+            addr,
+            port,
+            timeout_secs,
+        };
+        match self.call(&req)? {
+            Response::Draining(d) => Ok(d),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Hand an overridden real server back to its checks (rvs extension).
+    pub fn clear_override(
+        &mut self,
+        service: ServiceKey,
+        addr: IpAddr,
+        port: u16,
+    ) -> Result<(), DirectorError> {
+        match self.call(&Request::ClearOverride {
+            service,
+            addr,
+            port,
+        })? {
+            Response::OverrideCleared => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
 }
 
 impl Director for SocketDirector {
@@ -419,14 +520,41 @@ impl Director for SocketDirector {
     fn knobs(&mut self) -> Result<Vec<KnobValue>, DirectorError> {
         SocketDirector::knobs(self)
     }
+
+    fn reload(&mut self, clear_overrides: bool) -> Result<ReloadSummary, DirectorError> {
+        SocketDirector::reload(self, clear_overrides)
+    }
+
+    fn health(&mut self) -> Result<HealthReport, DirectorError> {
+        SocketDirector::health(self)
+    }
+
+    fn drain(
+        &mut self,
+        service: ServiceKey,
+        addr: IpAddr,
+        port: u16,
+        timeout_secs: Option<u64>,
+    ) -> Result<DrainStatus, DirectorError> {
+        SocketDirector::drain(self, service, addr, port, timeout_secs)
+    }
+
+    fn clear_override(
+        &mut self,
+        service: ServiceKey,
+        addr: IpAddr,
+        port: u16,
+    ) -> Result<(), DirectorError> {
+        SocketDirector::clear_override(self, service, addr, port)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rvs_core::{ApplyError, DestConfig, Protocol, ServiceConfig, ServiceKey};
+    use rvs_core::{ApplyError, DestConfig, Protocol, ServiceConfig};
     use std::io::Cursor;
-    use std::net::{IpAddr, Ipv4Addr};
+    use std::net::Ipv4Addr;
 
     fn key() -> ServiceKey {
         ServiceKey::Addr {
@@ -467,6 +595,21 @@ mod tests {
             Request::Connections,
             Request::Timeouts,
             Request::Knobs,
+            Request::Reload {
+                clear_overrides: true,
+            },
+            Request::HealthStatus,
+            Request::Drain {
+                service: key(),
+                addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                port: 80,
+                timeout_secs: Some(30),
+            },
+            Request::ClearOverride {
+                service: key(),
+                addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                port: 80,
+            },
         ];
         for req in reqs {
             let mut line = encode_request(&req).expect("encodes");
