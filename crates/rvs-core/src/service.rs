@@ -87,10 +87,32 @@ impl Dest {
     }
 
     /// Apply an edit (`-e`); returns nothing, mirrors `__ip_vs_update_dest`.
+    ///
+    /// When a threshold changes, OVERLOAD is re-evaluated against the
+    /// current counts, as 6.1.190+ does ("ipvs: properly update the overload
+    /// flag on dest edit"; the refvm `fo-132` capture depends on it): set at
+    /// or above the upper threshold, cleared below the lower one (75% of
+    /// the upper, rounded up, when unset) or when there is no upper one,
+    /// and left alone in between.
     pub fn update(&mut self, config: DestConfig) {
-        let old_u = self.config.u_threshold;
-        if config.u_threshold == 0 || config.u_threshold > old_u {
-            self.overloaded = false;
+        if config.u_threshold != self.config.u_threshold
+            || config.l_threshold != self.config.l_threshold
+        {
+            let u = u64::from(config.u_threshold);
+            let total = self.total_conns();
+            if u == 0 {
+                self.overloaded = false;
+            } else if total >= u {
+                self.overloaded = true;
+            } else {
+                let l = match u64::from(config.l_threshold) {
+                    0 => u - (u >> 2),
+                    l => l,
+                };
+                if total < l {
+                    self.overloaded = false;
+                }
+            }
         }
         if config.weight != self.config.weight {
             self.last_weight = self.config.weight;

@@ -326,11 +326,15 @@ fn dh_rebuilds_on_removal() {
 
 // --------------------------------------------------------------------- sh
 
-/// Reference sh bucket, in u64 arithmetic: ((fold + port) * 2654435761 +
-/// offset) mod 256. Only the low byte of fold + port matters, so by hand
-/// the bucket of x.x.x.n with port 0 is (n * 177) mod 256 (0xB1 = 177).
+/// Reference sh bucket, in u64 arithmetic: x = (fold + port) mod 2^32,
+/// h = ((x * 0x61C88647) mod 2^32) / 2^24 (the top byte), bucket =
+/// (h + offset) mod 256. By hand, for 10.0.0.n with port 0 (fold
+/// 0x0A000000 + n): n = 0 -> 198, 1 -> 39, 2 -> 137, 3 -> 235, 4 -> 77,
+/// 6 -> 16. (The Linux 6.1 captures in `tests/sched_refvm.rs` pin this.)
 fn ref_sh_bucket(a: IpAddr, port: u16, offset: u64) -> usize {
-    (((ref_fold(a) + u64::from(port)) * 2_654_435_761 + offset) % 256) as usize
+    let x = (ref_fold(a) + u64::from(port)) % (1 << 32);
+    let h = ((x * 0x61C8_8647) % (1 << 32)) >> 24;
+    ((h + offset) % 256) as usize
 }
 
 /// Reference sh table: each server repeated max(1, weight) times, the
@@ -345,13 +349,15 @@ fn ref_sh_table(dests: &[SchedDest]) -> Vec<DestId> {
 
 #[test]
 fn sh_hash_by_hand() {
-    assert_eq!(ref_sh_bucket(v4(10, 0, 0, 1), 0, 0), 177);
-    assert_eq!(ref_sh_bucket(v4(10, 0, 0, 2), 0, 0), 98); // 354 - 256
-    assert_eq!(ref_sh_bucket(v4(10, 0, 0, 0), 2, 0), 98);
-    assert_eq!(hash::sh_hash(0x0A00_0001, 0, 0, 255), 177);
+    // 0x0A000001 * 0x61C88647 = 0x27C88647 (mod 2^32): top byte 0x27 = 39.
+    assert_eq!(ref_sh_bucket(v4(10, 0, 0, 1), 0, 0), 39);
+    assert_eq!(ref_sh_bucket(v4(10, 0, 0, 2), 0, 0), 137);
+    assert_eq!(ref_sh_bucket(v4(10, 0, 0, 0), 2, 0), 137);
+    assert_eq!(ref_sh_bucket(v4(10, 0, 0, 1), 0, 250), 33); // 289 - 256
+    assert_eq!(hash::sh_hash(0x0A00_0001, 0, 0, 8), 39);
     let dests = abc();
     let mut s = new_scheduler("sh", &dests).unwrap();
-    // 177 % 3 = 0 -> A; 98 % 3 = 2 -> C.
+    // 39 % 3 = 0 -> A; 137 % 3 = 2 -> C.
     assert_eq!(Pkt::from(v4(10, 0, 0, 1)).run(s.as_mut(), &dests), Some(0));
     assert_eq!(Pkt::from(v4(10, 0, 0, 2)).run(s.as_mut(), &dests), Some(2));
 }
@@ -434,7 +440,7 @@ fn sh_picks_for_many_clients() {
 fn sh_port_by_hand() {
     let dests = abc();
     let mut s = new_scheduler("sh", &dests).unwrap();
-    // 10.0.0.0 without port: bucket 0 -> A. With port 2: bucket 98 -> C.
+    // 10.0.0.0 without port: bucket 198 -> A. With port 2: bucket 137 -> C.
     assert_eq!(
         Pkt::from(v4(10, 0, 0, 0)).port(2).run(s.as_mut(), &dests),
         Some(0)
@@ -469,24 +475,25 @@ fn sh_unavailable_without_and_with_fallback() {
     let mut dests = abc();
     dests[0].overloaded = true; // A
     let mut s = new_scheduler("sh", &dests).unwrap();
-    // 10.0.0.1 -> bucket 177 -> A (overloaded): nothing without fallback.
+    // 10.0.0.1 -> bucket 39 -> A (overloaded): nothing without fallback.
     assert_eq!(Pkt::from(v4(10, 0, 0, 1)).run(s.as_mut(), &dests), None);
-    // With fallback: k = 0 probes (177 + 177) % 256 = 98 -> C.
+    // With fallback: k = 0 probes (39 + 39) % 256 = 78 -> A again;
+    // k = 1 probes 79 -> B.
     assert_eq!(
         Pkt::from(v4(10, 0, 0, 1))
             .flags(FALLBACK)
             .run(s.as_mut(), &dests),
-        Some(2)
+        Some(1)
     );
 
     // Quiesce B too: the table is rebuilt with B still taking one bucket.
     dests[1].weight = 0;
     s.dests_changed(DestChange::Updated(DestId(2)), &dests);
-    // 10.0.0.4: 4 * 177 = 708 % 256 = 196 -> 196 % 3 = 1 -> B (weight 0).
-    assert_eq!(Pkt::from(v4(10, 0, 0, 4)).run(s.as_mut(), &dests), None);
-    // Probe k = 0: (196 + 196) % 256 = 136 -> 136 % 3 = 1 -> B; k = 1: 137 -> C.
+    // 10.0.0.3: bucket 235 -> 235 % 3 = 1 -> B (weight 0).
+    assert_eq!(Pkt::from(v4(10, 0, 0, 3)).run(s.as_mut(), &dests), None);
+    // Probe k = 0: (235 + 235) % 256 = 214 -> 214 % 3 = 1 -> B; k = 1: 215 -> C.
     assert_eq!(
-        Pkt::from(v4(10, 0, 0, 4))
+        Pkt::from(v4(10, 0, 0, 3))
             .flags(FALLBACK)
             .run(s.as_mut(), &dests),
         Some(2)
@@ -518,13 +525,13 @@ fn sh_weight_change_rebuilds_and_removal_follows_list() {
     let mut s = new_scheduler("sh", &dests).unwrap();
     dests[0].weight = 2;
     s.dests_changed(DestChange::Updated(DestId(1)), &dests);
-    // A A B C: bucket 177 % 4 = 1 -> A; 10.0.0.3: 531 % 256 = 19 -> 19 % 4 = 3 -> C.
-    assert_eq!(Pkt::from(v4(10, 0, 0, 1)).run(s.as_mut(), &dests), Some(0));
-    assert_eq!(Pkt::from(v4(10, 0, 0, 3)).run(s.as_mut(), &dests), Some(2));
+    // A A B C: 10.0.0.2 -> 137 % 4 = 1 -> A; 10.0.0.1 -> 39 % 4 = 3 -> C.
+    assert_eq!(Pkt::from(v4(10, 0, 0, 2)).run(s.as_mut(), &dests), Some(0));
+    assert_eq!(Pkt::from(v4(10, 0, 0, 1)).run(s.as_mut(), &dests), Some(2));
     let after = vec![dests[0], dests[2]];
     s.dests_changed(DestChange::Removed(DestId(2)), &after);
-    // A A C: 19 % 3 = 1 -> A.
-    assert_eq!(Pkt::from(v4(10, 0, 0, 3)).run(s.as_mut(), &after), Some(0));
+    // A A C: 39 % 3 = 0 -> A.
+    assert_eq!(Pkt::from(v4(10, 0, 0, 1)).run(s.as_mut(), &after), Some(0));
     assert_eq!(
         new_scheduler("sh", &[]).unwrap().schedule(
             &[],
@@ -1093,8 +1100,8 @@ fn lblcr_expiry_via_tick() {
 fn sh_fallback_probe_order_matches_reference() {
     // Five servers, one overloaded, one quiesced: which server a probe
     // lands on first depends on the exact probe order.
-    // (A table period of 8 would not do: 177 = 1 mod 8 makes other probe
-    // orders land on the same servers. Weights 2,1,3,1,1,1,2: period 11.)
+    // (Weights 2,1,3,1,1,1,2 give a table period of 11, prime to 256, so
+    // other probe orders would land on other servers.)
     let ws = [2, 1, 3, 1, 1, 1, 2];
     let mut dests: Vec<SchedDest> = (1..=7)
         .map(|i| dest(i, v4(10, 3, 0, i as u8), ws[i as usize - 1]))
@@ -1118,25 +1125,25 @@ fn sh_fallback_probe_order_matches_reference() {
         }
     }
     assert!(probed > 500, "{probed}");
-    // By hand, 10.0.0.1 -> bucket 177. Table (weights 2,1,3,1,1, the last
-    // quiesced server taking 1): pattern A A B C C C D E, period 8;
-    // 177 % 8 = 1 -> A. With A overloaded instead of C:
+    // By hand. Table (weights 2,1,3,1,1, the last quiesced server taking
+    // 1): pattern A A B C C C D E, period 8. With A overloaded instead of C:
     let dests = {
         five[0].overloaded = true;
         five
     };
     s.dests_changed(DestChange::Removed(DestId(7)), &dests);
-    // k = 0 probes (177 + 177) % 256 = 98 -> 98 % 8 = 2 -> B.
+    // 10.0.0.6 -> bucket 16 -> 16 % 8 = 0 -> A (overloaded); k = 0 probes
+    // (16 + 16) % 256 = 32 -> A; k = 1: 33 -> A; k = 2: 34 -> 34 % 8 = 2 -> B.
     assert_eq!(
-        Pkt::from(v4(10, 0, 0, 1))
+        Pkt::from(v4(10, 0, 0, 6))
             .flags(FALLBACK)
             .run(s.as_mut(), &dests),
         Some(1)
     );
-    // 10.0.0.7 -> 7 * 177 = 1239 % 256 = 215 -> 215 % 8 = 7 -> E (weight 0);
-    // k = 0: (215 + 215) % 256 = 174 -> 174 % 8 = 6 -> D.
+    // 10.0.0.1 -> bucket 39 -> 39 % 8 = 7 -> E (weight 0);
+    // k = 0: (39 + 39) % 256 = 78 -> 78 % 8 = 6 -> D.
     assert_eq!(
-        Pkt::from(v4(10, 0, 0, 7))
+        Pkt::from(v4(10, 0, 0, 1))
             .flags(FALLBACK)
             .run(s.as_mut(), &dests),
         Some(3)

@@ -5,7 +5,8 @@
 //! * [`addr_fold`]: the 32-bit value the kernel hashes for an address
 //!   (IPv4 in host order; IPv6 folded by XOR of its four 32-bit words).
 //! * [`hash_32`]: `include/linux/hash.h`'s multiplicative hash (used by
-//!   `dh`, `lblc` and `lblcr`), and [`sh_hash`] for `sh`'s older formula.
+//!   `dh`, `lblc` and `lblcr`), and [`sh_hash`], `sh`'s bucket (also
+//!   `hash_32`, of the address plus the port).
 //! * [`siphash`] / [`hsiphash_u32`]: SipHash-c-d, and the kernel's
 //!   `hsiphash` of one 32-bit word (used by `mh`). On 64-bit kernels
 //!   `hsiphash` is SipHash-1-3 with a 128-bit key, truncated to 32 bits.
@@ -22,9 +23,6 @@ use std::net::IpAddr;
 
 /// `GOLDEN_RATIO_32` from `include/linux/hash.h`.
 pub const GOLDEN_RATIO_32: u32 = 0x61C8_8647;
-
-/// The multiplier `sh` still uses (2654435761, a prime close to 2^32/phi).
-pub const SH_MULTIPLIER: u32 = 2_654_435_761;
 
 /// The 32-bit value the kernel's schedulers hash for an address, in host
 /// order (`ntohl(addr_fold)`): an IPv4 address as a number, an IPv6 address
@@ -51,15 +49,15 @@ pub fn hash_32(val: u32, bits: u32) -> u32 {
     val.wrapping_mul(GOLDEN_RATIO_32) >> (32 - bits)
 }
 
-/// `sh`'s bucket hash: `(offset + (port + fold) * 2654435761) & mask`.
-/// The offset is added *after* the multiplication (probing with
-/// `sh-fallback` just walks consecutive buckets from the hashed one).
-pub fn sh_hash(fold: u32, port: u16, offset: u32, mask: u32) -> u32 {
-    offset.wrapping_add(
-        u32::from(port)
-            .wrapping_add(fold)
-            .wrapping_mul(SH_MULTIPLIER),
-    ) & mask
+/// `sh`'s bucket: `(offset + hash_32(port + fold, bits)) & (2^bits - 1)`,
+/// the sum taken in 32 bits. The offset is added *after* hashing, so
+/// probing with `sh-fallback` walks consecutive buckets from the hashed
+/// one. (Kernels before 4.x multiplied by 2654435761 and kept the low
+/// bits; the 6.1 captures in `tests/fixtures/refvm/sched` rule that out.)
+pub fn sh_hash(fold: u32, port: u16, offset: u32, bits: u32) -> u32 {
+    let bits = bits.clamp(1, 32);
+    let mask = u32::MAX >> (32 - bits);
+    offset.wrapping_add(hash_32(u32::from(port).wrapping_add(fold), bits)) & mask
 }
 
 /// A SipHash key as the kernel stores it: two 64-bit words (`key[0]`,
@@ -497,9 +495,11 @@ mod tests {
     }
 
     #[test]
-    fn sh_hash_offset_after_multiply() {
-        // fold 1, port 0: 2654435761 & 255 = 0xB1; + offset 1 = 0xB2.
-        assert_eq!(sh_hash(1, 0, 0, 255), 0xB1);
-        assert_eq!(sh_hash(1, 0, 1, 255), 0xB2);
+    fn sh_hash_is_hash_32_plus_offset() {
+        // fold 1, port 0: hash_32(1, 8) = 0x61; + offset 1 = 0x62.
+        assert_eq!(sh_hash(1, 0, 0, 8), 0x61);
+        assert_eq!(sh_hash(1, 0, 1, 8), 0x62);
+        // fold 0, port 2: 0xC3910C8E >> 24 = 0xC3; + 0x40 wraps to 0x03.
+        assert_eq!(sh_hash(0, 2, 0x40, 8), 0x03);
     }
 }

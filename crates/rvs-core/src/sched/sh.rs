@@ -9,7 +9,8 @@
 //!
 //! Key: the client (source) address folded to 32 bits, plus the source
 //! port with `sh-port` (`SchedFlags::port`), hashed as
-//! `(offset + (port + fold) * 2654435761) & 255` with offset 0.
+//! `(offset + hash_32(port + fold, 8)) & 255` with offset 0 (`hash_32` is
+//! the kernel's golden-ratio multiply keeping the top 8 bits).
 //! A server is unavailable when its weight is <= 0 or it is overloaded.
 //! Without `sh-fallback` an unavailable pick means "no destination"; with
 //! it, offsets `roffset = (k + first) % 256` for `k = 0..255` are tried in
@@ -29,7 +30,6 @@ use std::net::IpAddr;
 pub const SH_TAB_BITS: u32 = 8;
 /// Number of buckets (256).
 pub const SH_TAB_SIZE: usize = 1 << SH_TAB_BITS;
-const SH_TAB_MASK: u32 = (SH_TAB_SIZE as u32) - 1;
 
 /// Source-hashing scheduler state: the bucket table.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ pub struct ShScheduler {
 /// Bucket for a client address and port (0 unless `sh-port`) at probe
 /// offset `offset` (0 for the first try).
 pub fn sh_bucket(saddr: IpAddr, port: u16, offset: u32) -> usize {
-    sh_hash(addr_fold(saddr), port, offset, SH_TAB_MASK) as usize
+    sh_hash(addr_fold(saddr), port, offset, SH_TAB_BITS) as usize
 }
 
 fn unavailable(d: &SchedDest) -> bool {
