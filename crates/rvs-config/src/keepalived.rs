@@ -331,6 +331,7 @@ impl Reader {
             alpha: false,
             reals: Vec::new(),
             line: node.line,
+            drain: None,
         };
         let mut method = FwdMethod::Masq;
         let mut sorry_method: Option<FwdMethod> = None;
@@ -480,6 +481,7 @@ impl Reader {
         let mut misc_timeout: Option<std::time::Duration> = None;
         let mut misc_dynamic = false;
         let mut checker_vhost: Option<String> = None;
+        let mut enable_sni = false;
         let context = node.key.clone();
         for c in block {
             if timing_key(c, &mut timing)? {
@@ -504,6 +506,7 @@ impl Reader {
                     checker_vhost = Some(arg(c, 0)?.to_string())
                 }
                 ("HTTP_GET" | "SSL_GET", "url") => urls.push(self.url(c)?),
+                ("SSL_GET", "enable_sni") => enable_sni = true,
                 ("MISC_CHECK", "misc_path") => misc_path = Some(c.args.join(" ")),
                 ("MISC_CHECK", "misc_timeout") => misc_timeout = Some(secs(c)?),
                 ("MISC_CHECK", "misc_dynamic") => misc_dynamic = true,
@@ -548,19 +551,26 @@ impl Reader {
                     urls.push(("/".into(), Vec::new(), None, None));
                 }
                 urls.into_iter()
-                    .map(|(path, status_codes, digest, vhost)| CheckDef {
-                        timing: timing.resolve(kind),
-                        probe: ProbeSpec::Http(HttpProbe {
-                            target,
-                            tls,
-                            path,
-                            virtualhost: vhost
-                                .or(checker_vhost.clone())
-                                .or(virtualhost.map(str::to_string)),
-                            status_codes,
-                            digest,
-                            http11,
-                        }),
+                    .map(|(path, status_codes, digest, vhost)| {
+                        let vhost = vhost
+                            .or(checker_vhost.clone())
+                            .or(virtualhost.map(str::to_string));
+                        CheckDef {
+                            timing: timing.resolve(kind),
+                            probe: ProbeSpec::Http(HttpProbe {
+                                target,
+                                tls,
+                                path,
+                                // keepalived's enable_sni sends the
+                                // virtualhost as the SNI name.
+                                sni: if enable_sni { vhost.clone() } else { None },
+                                ca_file: None,
+                                virtualhost: vhost,
+                                status_codes,
+                                digest,
+                                http11,
+                            }),
+                        }
                     })
                     .collect()
             }

@@ -21,7 +21,10 @@ pub mod toml_file;
 
 pub use common::{ConfigError, Notice};
 pub use diff::{diff, diff_reals, diff_services};
-pub use model::{CheckDef, Config, Global, RealDef, ServiceDef, DEFAULT_METRICS_LISTEN};
+pub use model::{
+    CheckDef, Config, DrainPolicy, Global, RealDef, ServiceDef, DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_METRICS_LISTEN,
+};
 
 /// Which reader to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 use rvs_core::{DestConfig, ServiceConfig, ServiceKey};
 use rvs_health::{CheckTiming, PoolConfig, ProbeSpec, ServerSpec};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Where the metrics endpoint listens unless configured: loopback only, so
 /// a fresh install exposes nothing to the network.
@@ -48,7 +49,23 @@ pub struct ServiceDef {
     pub reals: Vec<RealDef>,
     /// Line of the service's declaration in its file (1-based).
     pub line: usize,
+    /// Draining of real servers that a reload or a failed check removes
+    /// (rvs extension; `None`: removed at once, as keepalived does).
+    pub drain: Option<DrainPolicy>,
 }
+
+/// How removed real servers of a service drain: listed with weight 0
+/// until their connections reach zero or `timeout` passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrainPolicy {
+    /// `None`: wait for the connections however long they last.
+    pub timeout: Option<Duration>,
+}
+
+/// Drain timeout when `drain = true` names none: five minutes, long
+/// enough for ordinary requests and downloads to finish, short enough that
+/// a stuck client cannot keep a removed server listed forever.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// One real server.
 #[derive(Debug, Clone, PartialEq, Eq)]

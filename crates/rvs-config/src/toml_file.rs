@@ -13,6 +13,8 @@
 //! method = "nat"           # default for its real servers: nat, as keepalived
 //! delay_loop = 5           # check timing, inherited by real servers and checks
 //! sorry_server = "127.0.0.1:80"
+//! drain = true             # removed servers drain (rvs extension, default false)
+//! drain_timeout = 300      # seconds; 0 = until the last connection ends
 //!
 //! [[service.real]]
 //! addr = "192.168.1.2:80"
@@ -28,7 +30,9 @@
 //! Durations are seconds (integers or decimals).
 
 use crate::common::{self, ConfigError, TimingOverrides};
-use crate::model::{CheckDef, Config, Global, RealDef, ServiceDef};
+use crate::model::{
+    CheckDef, Config, DrainPolicy, Global, RealDef, ServiceDef, DEFAULT_DRAIN_TIMEOUT,
+};
 use rvs_core::{
     DestConfig, Family, FwdMethod, Netmask, Protocol, SchedFlags, ServiceConfig, ServiceKey,
     DEFAULT_PERSISTENT_TIMEOUT,
@@ -118,6 +122,13 @@ struct RawService {
     sorry_server_inhibit: bool,
     /// Forwarding method of the sorry server (default: the service's).
     sorry_server_method: Option<String>,
+    /// rvs extension: real servers removed by a reload or a failed check
+    /// stay listed with weight 0 until their connections end (default
+    /// false: removed at once, as keepalived does).
+    drain: Option<bool>,
+    /// Seconds a drain may last before the server is removed anyway
+    /// (default 300; 0: no bound). Setting it turns `drain` on.
+    drain_timeout: Option<f64>,
     /// Check timing (see [`RawTiming`]).
     delay_loop: Option<f64>,
     connect_timeout: Option<f64>,
@@ -185,6 +196,12 @@ struct RawCheck {
     virtualhost: Option<String>,
     /// `1.0` (default) or `1.1`.
     http_version: Option<String>,
+    /// https: server name sent as SNI and checked against `ca_file`
+    /// (default: no SNI).
+    sni: Option<String>,
+    /// https: accept only certificates chaining to these PEM CA
+    /// certificates (default: any certificate, as keepalived).
+    ca_file: Option<std::path::PathBuf>,
     /// misc: the command line.
     command: Option<String>,
     /// misc: exit 2..255 sets weight status - 2 (default false).
@@ -359,6 +376,28 @@ fn service(text: &str, raw: RawService, line: usize) -> Result<ServiceDef, Confi
         alpha: raw.alpha,
         reals,
         line,
+        drain: drain_policy(raw.drain, raw.drain_timeout, line)?,
+    })
+}
+
+fn drain_policy(
+    on: Option<bool>,
+    timeout: Option<f64>,
+    line: usize,
+) -> Result<Option<DrainPolicy>, ConfigError> {
+    let timeout = timeout
+        .map(common::seconds)
+        .transpose()
+        .map_err(|e| ConfigError::new(line, e))?;
+    Ok(match (on, timeout) {
+        (Some(false), Some(_)) => return err(line, "`drain_timeout' with `drain = false'"),
+        (Some(false), None) | (None, None) => None,
+        (_, Some(t)) => Some(DrainPolicy {
+            timeout: (!t.is_zero()).then_some(t),
+        }),
+        (Some(true), None) => Some(DrainPolicy {
+            timeout: Some(DEFAULT_DRAIN_TIMEOUT),
+        }),
     })
 }
 
@@ -466,6 +505,9 @@ fn check(
                 Some(v) => return err(line, format!("unknown http_version `{v}' (1.0 or 1.1)")),
             };
             let tls = raw.kind == "https";
+            if !tls && (raw.sni.is_some() || raw.ca_file.is_some()) {
+                return Err(not_for("sni/ca_file", "http"));
+            }
             (
                 if tls {
                     CheckKind::Https
@@ -480,6 +522,8 @@ fn check(
                     status_codes,
                     digest: raw.digest.map(|d| d.to_ascii_lowercase()),
                     http11,
+                    sni: raw.sni,
+                    ca_file: raw.ca_file,
                 }),
             )
         }

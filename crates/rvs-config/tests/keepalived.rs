@@ -127,6 +127,8 @@ fn sample_reads_services_reals_and_checks() {
             status_codes: vec![(200, 200), (300, 302)],
             digest: Some("9b3a0c85a887a256d6939da88aabd8cd".into()),
             http11: false,
+            sni: None,
+            ca_file: None,
         })
     );
     let r = &s.reals[1];

@@ -82,6 +82,8 @@ fn sample_parses_with_defaults_and_inheritance() {
             status_codes: vec![(200, 200), (300, 302)],
             digest: None,
             http11: false,
+            sni: None,
+            ca_file: None,
         })
     );
     let r1 = &s.reals[1];
@@ -150,4 +152,52 @@ fn errors_name_the_line() {
 fn display_starts_with_the_line() {
     let e = parse("[[service]]\nvip = 3\n").unwrap_err();
     assert!(e.to_string().starts_with("line 2: "), "{e}");
+}
+
+#[test]
+fn drain_keys_set_the_drain_policy() {
+    use rvs_config::DrainPolicy;
+    let svc = |extra: &str| format!("[[service]]\nvip = \"10.0.0.1:80\"\n{extra}");
+    let drain_of = |extra: &str| parse(&svc(extra)).unwrap().services[0].drain;
+    // Off unless asked for (keepalived removes at once).
+    assert_eq!(drain_of(""), None);
+    assert_eq!(drain_of("drain = false\n"), None);
+    // On with the five-minute default bound.
+    assert_eq!(
+        drain_of("drain = true\n"),
+        Some(DrainPolicy {
+            timeout: Some(Duration::from_secs(300))
+        })
+    );
+    // A timeout turns it on; 0 means no bound.
+    assert_eq!(
+        drain_of("drain_timeout = 2.5\n"),
+        Some(DrainPolicy {
+            timeout: Some(Duration::from_millis(2500))
+        })
+    );
+    assert_eq!(
+        drain_of("drain = true\ndrain_timeout = 0\n"),
+        Some(DrainPolicy { timeout: None })
+    );
+    let err = parse(&svc("drain = false\ndrain_timeout = 5\n")).unwrap_err();
+    assert_eq!(err.line, 1);
+    assert!(err.message.contains("drain_timeout"), "{err}");
+}
+
+#[test]
+fn https_checks_take_sni_and_ca_file_and_http_checks_refuse_them() {
+    let text = "[[service]]\nvip = \"10.0.0.1:443\"\n[[service.real]]\naddr = \"192.168.1.2:443\"\n[[service.real.check]]\ntype = \"https\"\nsni = \"web.example\"\nca_file = \"/etc/rvs/ca.pem\"\n";
+    let c = parse(text).unwrap();
+    let ProbeSpec::Http(p) = &c.services[0].reals[0].checks[0].probe else {
+        panic!("http probe expected");
+    };
+    assert!(p.tls);
+    assert_eq!(p.sni.as_deref(), Some("web.example"));
+    assert_eq!(
+        p.ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/rvs/ca.pem"))
+    );
+    let err = parse(&text.replace("\"https\"", "\"http\"")).unwrap_err();
+    assert_eq!(err.line, 5);
 }

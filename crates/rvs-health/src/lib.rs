@@ -7,7 +7,8 @@
 //!   or touch a socket: the caller passes `now` (a [`Duration`] since an
 //!   origin of its choosing) and probe outcomes, and reads back events and
 //!   engine [`rvs_core::Command`]s.
-//! * blocking probes ([`probe`]): TCP connect, HTTP GET with status codes
+//! * blocking probes ([`probe`]): TCP connect, HTTP GET and HTTPS GET
+//!   ([`tls`], rustls with ring) with status codes
 //!   and a keepalived `genhash`-style MD5 body digest, and external
 //!   commands (`MISC_CHECK`, with `misc_dynamic`). Each is bounded by its
 //!   timeout; the daemon runs them on threads.
@@ -20,11 +21,14 @@
 #![forbid(unsafe_code)]
 
 pub mod checker;
+pub mod latency;
 pub mod pool;
 pub mod probe;
 pub mod timing;
+pub mod tls;
 
 pub use checker::{CheckUpdate, Checker, ProbeOutcome};
+pub use latency::LatencyHistogram;
 pub use pool::{
     HealthEvent, Pool, PoolConfig, ProbeId, ServerKey, ServerSpec, ServerState, ServerStatus,
     ServiceStatus,

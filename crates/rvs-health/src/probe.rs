@@ -5,8 +5,9 @@
 //! HTTP GET speaks plain HTTP/1.0 (or 1.1 with `Connection: close`) over
 //! one connection, reads the whole body (chunked bodies are decoded) and,
 //! when a digest is configured, compares the lowercase hex MD5 of the body
-//! with it, as keepalived's `genhash` prints it. HTTPS needs TLS, which this
-//! crate does not build in; an HTTPS probe fails with a clear reason.
+//! with it, as keepalived's `genhash` prints it. HTTPS (SSL_GET) runs the
+//! same exchange inside TLS ([`crate::tls`]: rustls, any certificate
+//! accepted unless a CA file is configured, SNI only when named).
 
 use crate::checker::ProbeOutcome;
 use md5::{Digest, Md5};
@@ -38,8 +39,14 @@ pub struct TcpProbe {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpProbe {
     pub target: SocketAddr,
-    /// SSL_GET: needs TLS (see the module documentation).
+    /// SSL_GET: speak TLS (see [`crate::tls`]).
     pub tls: bool,
+    /// TLS: the server name to send as SNI and to verify against a CA
+    /// (default: none sent; the address is used for verification).
+    pub sni: Option<String>,
+    /// TLS: accept only certificates chaining to the PEM certificates in
+    /// this file (default: any certificate, as keepalived).
+    pub ca_file: Option<std::path::PathBuf>,
     /// Request path (`/`).
     pub path: String,
     /// `Host:` header; the target address when `None`.
@@ -226,35 +233,70 @@ pub fn http_request(p: &HttpProbe) -> String {
     format!("GET {path} HTTP/{version}\r\nUser-Agent: rvs-health\r\nHost: {host}\r\nConnection: close\r\n\r\n")
 }
 
-/// HTTP_GET (SSL_GET fails: no TLS in this build).
+fn remaining(d: Instant) -> Duration {
+    d.saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1))
+}
+
+/// HTTP_GET and SSL_GET.
 pub fn probe_http(p: &HttpProbe, timeout: Duration) -> ProbeOutcome {
-    if p.tls {
-        return ProbeOutcome::fail("SSL_GET: this rvs build has no TLS support");
-    }
     let deadline = Instant::now() + timeout;
-    let mut stream = match connect(p.target, timeout) {
+    let stream = match connect(p.target, timeout) {
         Ok(s) => s,
         Err(reason) => return ProbeOutcome::fail(reason),
     };
-    let remaining = |d: Instant| {
-        d.saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1))
+    // A second handle on the same socket, to move the timeouts as the
+    // deadline approaches while TLS owns the stream.
+    let ctl = match stream.try_clone() {
+        Ok(c) => c,
+        Err(e) => return ProbeOutcome::fail(format!("socket: {}", io_reason(&e))),
     };
-    let sent = stream
+    if !p.tls {
+        let mut stream = stream;
+        return exchange(p, &mut stream, &ctl, deadline, "HTTP");
+    }
+    let config = match crate::tls::client_config(p.ca_file.as_deref()) {
+        Ok(c) => c,
+        Err(reason) => return ProbeOutcome::fail(reason),
+    };
+    let name = match crate::tls::server_name(p.sni.as_deref(), p.target.ip()) {
+        Ok(n) => n,
+        Err(reason) => return ProbeOutcome::fail(reason),
+    };
+    let conn = match rustls::ClientConnection::new(config, name) {
+        Ok(c) => c,
+        Err(e) => return ProbeOutcome::fail(format!("TLS setup: {e}")),
+    };
+    let mut tls = rustls::StreamOwned::new(conn, stream);
+    exchange(p, &mut tls, &ctl, deadline, "HTTPS")
+}
+
+/// Send the request over `stream` and judge the response; `ctl` is the
+/// underlying socket (for timeouts).
+fn exchange<S: Read + Write>(
+    p: &HttpProbe,
+    stream: &mut S,
+    ctl: &TcpStream,
+    deadline: Instant,
+    what: &str,
+) -> ProbeOutcome {
+    let sent = ctl
         .set_write_timeout(Some(remaining(deadline)))
-        .and_then(|()| stream.write_all(http_request(p).as_bytes()));
+        .and_then(|()| ctl.set_read_timeout(Some(remaining(deadline))))
+        .and_then(|()| stream.write_all(http_request(p).as_bytes()))
+        .and_then(|()| stream.flush());
     if let Err(e) = sent {
-        return ProbeOutcome::fail(format!("HTTP request to {}: {}", p.target, io_reason(&e)));
+        return ProbeOutcome::fail(format!("{what} request to {}: {}", p.target, io_reason(&e)));
     }
     let mut raw = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     loop {
         if Instant::now() >= deadline {
-            return ProbeOutcome::fail(format!("HTTP response from {}: timeout", p.target));
+            return ProbeOutcome::fail(format!("{what} response from {}: timeout", p.target));
         }
-        if let Err(e) = stream.set_read_timeout(Some(remaining(deadline))) {
+        if let Err(e) = ctl.set_read_timeout(Some(remaining(deadline))) {
             return ProbeOutcome::fail(format!(
-                "HTTP response from {}: {}",
+                "{what} response from {}: {}",
                 p.target,
                 io_reason(&e)
             ));
@@ -265,15 +307,18 @@ pub fn probe_http(p: &HttpProbe, timeout: Duration) -> ProbeOutcome {
                 raw.extend_from_slice(buf.get(..n).unwrap_or_default());
                 if raw.len() > MAX_BODY {
                     return ProbeOutcome::fail(format!(
-                        "HTTP response from {} larger than {MAX_BODY} bytes",
+                        "{what} response from {} larger than {MAX_BODY} bytes",
                         p.target
                     ));
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // Many servers close TLS without close_notify after the body;
+            // what arrived is judged like a plain close.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && !raw.is_empty() => break,
             Err(e) => {
                 return ProbeOutcome::fail(format!(
-                    "HTTP response from {}: {}",
+                    "{what} response from {}: {}",
                     p.target,
                     io_reason(&e)
                 ))
@@ -282,7 +327,7 @@ pub fn probe_http(p: &HttpProbe, timeout: Duration) -> ProbeOutcome {
     }
     match parse_response(&raw) {
         Ok(resp) => judge_http(p, &resp),
-        Err(e) => ProbeOutcome::fail(format!("HTTP response from {}: {e}", p.target)),
+        Err(e) => ProbeOutcome::fail(format!("{what} response from {}: {e}", p.target)),
     }
 }
 

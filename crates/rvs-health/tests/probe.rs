@@ -49,6 +49,8 @@ fn http(target: SocketAddr) -> HttpProbe {
         status_codes: vec![],
         digest: None,
         http11: false,
+        sni: None,
+        ca_file: None,
     }
 }
 
