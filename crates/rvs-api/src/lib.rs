@@ -20,8 +20,8 @@ pub use protocol::KnobValue;
 
 use rvs_core::snapshot::{ConnSnapshot, TableSnapshot, Timeouts};
 use rvs_core::{ApplyError, Command, ServiceKey};
-use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 
 /// Why a director request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]

@@ -15,6 +15,7 @@
 pub mod addr;
 pub mod cli;
 pub mod format;
+pub mod health;
 pub mod resolve;
 pub mod restore;
 pub mod rules;

@@ -3,10 +3,11 @@
 //! hands everything to [`rvsadm::run`].
 
 use rvs_api::protocol::{socket_path, SocketDirector};
-use rvs_api::{Director, DirectorError, KnobValue};
+use rvs_api::{Director, DirectorError, DrainStatus, HealthReport, KnobValue, ReloadSummary};
 use rvs_core::snapshot::{ConnSnapshot, TableSnapshot, Timeouts};
-use rvs_core::Command;
+use rvs_core::{Command, ServiceKey};
 use rvsadm::FileResolver;
+use std::net::IpAddr;
 
 /// The director behind the control socket, or why it cannot be reached.
 enum Connection {
@@ -50,6 +51,29 @@ impl Director for Connection {
     }
     fn knobs(&mut self) -> Result<Vec<KnobValue>, DirectorError> {
         Director::knobs(self.director()?)
+    }
+    fn reload(&mut self, clear_overrides: bool) -> Result<ReloadSummary, DirectorError> {
+        Director::reload(self.director()?, clear_overrides)
+    }
+    fn health(&mut self) -> Result<HealthReport, DirectorError> {
+        Director::health(self.director()?)
+    }
+    fn drain(
+        &mut self,
+        service: ServiceKey,
+        addr: IpAddr,
+        port: u16,
+        timeout_secs: Option<u64>,
+    ) -> Result<DrainStatus, DirectorError> {
+        Director::drain(self.director()?, service, addr, port, timeout_secs)
+    }
+    fn clear_override(
+        &mut self,
+        service: ServiceKey,
+        addr: IpAddr,
+        port: u16,
+    ) -> Result<(), DirectorError> {
+        Director::clear_override(self.director()?, service, addr, port)
     }
 }
 

@@ -145,6 +145,15 @@ pub fn run(
             };
         }
     }
+    // rvs extensions: --reload, --health, --drain, --clear-override.
+    match crate::health::parse_health_op(args, program, resolver) {
+        Some(Ok(op)) => {
+            let poll = std::time::Duration::from_secs(1);
+            return crate::health::run_health_op(op, director, stdout, stderr, poll);
+        }
+        Some(Err(msg)) => return fail(stderr, &msg, 2),
+        None => {}
+    }
     match rules::parse_rules_op(args) {
         Some(Ok(op)) => run_rules(op, program, director, stderr, resolver),
         Some(Err(msg)) => fail(stderr, &msg, 2),

@@ -74,7 +74,11 @@ pub fn reload_on_sighup(health: &HealthHandle) -> anyhow::Result<()> {
                     Ok(0) => return,
                     Ok(_) => {
                         crate::log("SIGHUP: reloading the configuration");
-                        if sender.send(Msg::Reload).is_err() {
+                        let msg = Msg::Reload {
+                            clear_overrides: false,
+                            reply: None,
+                        };
+                        if sender.send(msg).is_err() {
                             return;
                         }
                     }

@@ -20,6 +20,7 @@
 
 mod config;
 mod datapath;
+mod drain;
 mod health;
 mod metrics;
 mod server;
@@ -134,12 +135,15 @@ fn run(args: Args) -> anyhow::Result<()> {
     let socket_path = rvs_api::protocol::socket_path(args.socket.as_deref());
     let engine = load_engine(args.state_file.as_ref())?;
     let shared = Arc::new(Shared::new(engine, args.state_file));
-    let _health = config::launch(
+    let health = config::launch(
         &shared,
         args.config.as_ref(),
         args.config_format.as_deref(),
         args.metrics_listen.as_deref(),
     )?;
+    if let Some(h) = health {
+        let _ = shared.health.set(h);
+    }
 
     // Signals wake the accept loop through a socket pair.
     let (stop_rx, stop_tx) = UnixStream::pair().context("cannot create the signal pipe")?;
@@ -171,6 +175,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             .spawn(move || loop {
                 let now = datapath::engine_now(origin);
                 shared.lock().engine.tick(now);
+                shared.poll_drains();
                 std::thread::sleep(std::time::Duration::from_secs(1));
             })?;
     }

@@ -37,9 +37,14 @@ fn server_label(addr: std::net::IpAddr, port: u16) -> String {
 
 /// The Prometheus exposition text.
 pub fn render(shared: &Shared, health: Option<&HealthHandle>) -> String {
-    let (snapshot, stats, conns) = {
+    let (snapshot, stats, conns, drains) = {
         let d = shared.lock();
-        (d.engine.snapshot(), d.engine.stats(), d.engine.conn_count())
+        (
+            d.engine.snapshot(),
+            d.engine.stats(),
+            d.engine.conn_count(),
+            d.drains.entries_owned(),
+        )
     };
     let status: Vec<ServiceStatus> = health
         .map(|h| h.status.lock().unwrap_or_else(|p| p.into_inner()).clone())
@@ -158,6 +163,21 @@ pub fn render(shared: &Shared, health: Option<&HealthHandle>) -> String {
         "gauge",
         "Whether the service has quorum (0: sorry server or degraded).",
     );
+    render_latency(&mut out, health);
+    help(
+        &mut out,
+        "rvs_real_server_draining",
+        "gauge",
+        "Real servers listed with weight 0 until their connections end (1 while draining).",
+    );
+    for d in &drains {
+        let _ = writeln!(
+            out,
+            "rvs_real_server_draining{{service=\"{}\",server=\"{}\"}} 1",
+            service_label(&d.service),
+            server_label(d.addr, d.port)
+        );
+    }
     for s in &status {
         let svc = service_label(&s.service);
         let _ = writeln!(
@@ -176,6 +196,52 @@ pub fn render(shared: &Shared, health: Option<&HealthHandle>) -> String {
         }
     }
     out
+}
+
+/// Check latency per real server: a Prometheus histogram of attempt
+/// durations and the newest one.
+fn render_latency(out: &mut String, health: Option<&HealthHandle>) {
+    let Some(h) = health else {
+        return;
+    };
+    let mut rows: Vec<(String, String, rvs_health::LatencyHistogram)> = h
+        .latency
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|((svc, srv), l)| (service_label(svc), srv.to_string(), l.clone()))
+        .collect();
+    rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let _ = writeln!(
+        out,
+        "# HELP rvs_check_duration_seconds Duration of health-check attempts.\n# TYPE rvs_check_duration_seconds histogram"
+    );
+    for (svc, srv, l) in &rows {
+        for (bound, n) in rvs_health::latency::BUCKETS.iter().zip(l.buckets.iter()) {
+            let _ = writeln!(
+                out,
+                "rvs_check_duration_seconds_bucket{{service=\"{svc}\",server=\"{srv}\",le=\"{bound}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "rvs_check_duration_seconds_bucket{{service=\"{svc}\",server=\"{srv}\",le=\"+Inf\"}} {}\nrvs_check_duration_seconds_sum{{service=\"{svc}\",server=\"{srv}\"}} {}\nrvs_check_duration_seconds_count{{service=\"{svc}\",server=\"{srv}\"}} {}",
+            l.count, l.sum, l.count
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP rvs_check_last_duration_seconds Duration of the newest health-check attempt.\n# TYPE rvs_check_last_duration_seconds gauge"
+    );
+    for (svc, srv, l) in &rows {
+        if let Some(d) = l.last {
+            let _ = writeln!(
+                out,
+                "rvs_check_last_duration_seconds{{service=\"{svc}\",server=\"{srv}\"}} {}",
+                d.as_secs_f64()
+            );
+        }
+    }
 }
 
 /// The status listing: per service, per real server, state, last result

@@ -7,6 +7,8 @@
 //! state closed under that lock, so no batch is half-applied or applied
 //! without being saved, and clients that race the shutdown are told so.
 
+use crate::drain::{DrainEnd, DrainTable};
+use crate::health::HealthHandle;
 use crate::state;
 use anyhow::{bail, Context};
 use rustix::event::{PollFd, PollFlags};
@@ -14,15 +16,16 @@ use rvs_api::protocol::{
     decode_request, encode_response, handle_request, read_line, LineRead, Request, Response,
     MAX_REQUEST_LINE,
 };
-use rvs_api::DirectorError;
-use rvs_core::Engine;
+use rvs_api::{DirectorError, DrainReason, HealthReport};
+use rvs_core::{Command, Engine, ServiceKey};
 use std::fs;
 use std::io::{self, BufReader, Write};
+use std::net::IpAddr;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 /// A client that sends nothing for this long is disconnected, so idle
 /// connections do not pin threads forever.
@@ -34,6 +37,8 @@ pub struct Director {
     pub engine: Engine,
     /// Set at shutdown; requests that arrive later are refused.
     pub closed: bool,
+    /// Real servers listed with weight 0 until their connections end.
+    pub drains: DrainTable,
 }
 
 /// State shared by the accept loop, client threads and (later) the
@@ -44,6 +49,10 @@ pub struct Shared {
     pub state_file: Option<PathBuf>,
     /// The daemon's effective uid; peers with this uid or root may change it.
     pub owner_uid: u32,
+    /// Time base of the drain table.
+    pub started: Instant,
+    /// The health checker, when rvsd runs with `--config`.
+    pub health: OnceLock<HealthHandle>,
 }
 
 impl Shared {
@@ -52,9 +61,198 @@ impl Shared {
             director: Mutex::new(Director {
                 engine,
                 closed: false,
+                drains: DrainTable::new(),
             }),
             state_file,
             owner_uid: rustix::process::geteuid().as_raw(),
+            started: Instant::now(),
+            health: OnceLock::new(),
+        }
+    }
+
+    /// Time on the drain table's clock.
+    pub fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// End drains that are over (no connection left, or timed out) and
+    /// delete their servers. Called from the housekeeping tick.
+    pub fn poll_drains(&self) {
+        let mut director = self.lock();
+        if director.drains.is_empty() {
+            return;
+        }
+        let now = self.now();
+        let snapshot = director.engine.snapshot();
+        let (commands, ended) = director.drains.poll(&snapshot, now);
+        if !commands.is_empty() {
+            if let Err((index, error)) = director.engine.apply_all(commands) {
+                crate::log(&format!(
+                    "drain: removing drained servers refused at command {index} ({error})"
+                ));
+            }
+        }
+        for (e, end) in ended {
+            let who = format!(
+                "{}, {}",
+                crate::health::service_name(&e.service),
+                server_text(e.addr, e.port)
+            );
+            let what = match end {
+                DrainEnd::Empty => "drained: no connection left, removed".to_string(),
+                DrainEnd::TimedOut { active, inactive } => format!(
+                    "drain timeout passed with {active} active and {inactive} inactive connection(s): removed"
+                ),
+                DrainEnd::Gone => "drain ended: the server was removed by someone else".to_string(),
+                DrainEnd::Changed => {
+                    "drain abandoned: its weight was changed by hand".to_string()
+                }
+            };
+            crate::log(&format!("{who} {what}"));
+        }
+        self.save_state(&director);
+    }
+
+    /// Write the state file (if any) from the engine.
+    fn save_state(&self, director: &Director) {
+        if let Some(path) = &self.state_file {
+            let commands = state::commands_from_engine(&director.engine);
+            if let Err(e) = state::save(path, &commands) {
+                crate::log(&format!("ERROR: rules applied but not saved: {e:#}"));
+            }
+        }
+    }
+
+    /// `rvsadm --drain`: weight 0, templates invalidated, deleted later.
+    fn drain(
+        &self,
+        service: ServiceKey,
+        addr: IpAddr,
+        port: u16,
+        timeout_secs: Option<u64>,
+    ) -> Response {
+        let mut director = self.lock();
+        if director.closed {
+            return shutting_down();
+        }
+        let now = self.now();
+        let snapshot = director.engine.snapshot();
+        let timeout = timeout_secs.map(Duration::from_secs);
+        let d = &mut *director;
+        let started = d.drains.get(&service, addr, port).is_none();
+        let cmd = match d.drains.start(
+            &snapshot,
+            (service, addr, port),
+            DrainReason::Operator,
+            timeout,
+            now,
+        ) {
+            Ok(cmd) => cmd,
+            Err(error) => return Response::Error(DirectorError::Apply { index: 0, error }),
+        };
+        if let Some(cmd) = cmd {
+            if let Err((index, error)) = d.engine.apply_all(vec![cmd]) {
+                d.drains.cancel(&service, addr, port);
+                return Response::Error(DirectorError::Apply { index, error });
+            }
+        }
+        let invalidated = d.engine.invalidate_templates_of(&service, addr, port);
+        let snapshot = d.engine.snapshot();
+        let Some(entry) = d.drains.get(&service, addr, port) else {
+            return Response::Error(DirectorError::Transport("drain vanished".into()));
+        };
+        let status = d.drains.one(entry, &snapshot, now);
+        if started {
+            crate::log(&format!(
+                "{}, {} draining (operator): weight 0, {invalidated} template(s) invalidated, {} active / {} inactive connection(s){}",
+                crate::health::service_name(&service),
+                server_text(addr, port),
+                status.active,
+                status.inactive,
+                match timeout_secs {
+                    Some(t) => format!(", timeout {t}s"),
+                    None => String::new(),
+                }
+            ));
+        }
+        self.save_state(&director);
+        Response::Draining(status)
+    }
+
+    /// The health listing (empty without `--config`) and the drains.
+    fn health_report(&self) -> Response {
+        let (snapshot, drains) = {
+            let director = self.lock();
+            let snapshot = director.engine.snapshot();
+            let drains = director.drains.status(&snapshot, self.now());
+            (snapshot, drains)
+        };
+        let _ = snapshot;
+        let (checking, services) = match self.health.get() {
+            Some(h) => (true, crate::health::report(h)),
+            None => (false, Vec::new()),
+        };
+        Response::Health(HealthReport {
+            checking,
+            services,
+            drains,
+        })
+    }
+
+    /// `rvsadm --clear-override`: with `--config`, the health checker
+    /// takes the server back (and any drain of it ends); without, an
+    /// operator drain is cancelled and the weight it had restored.
+    fn clear_override(&self, service: ServiceKey, addr: IpAddr, port: u16) -> Response {
+        if let Some(h) = self.health.get() {
+            return match h.request(|reply| crate::health::Msg::ClearOverride {
+                service,
+                addr,
+                port,
+                reply,
+            }) {
+                Ok(()) => Response::OverrideCleared,
+                Err(e) => Response::Error(DirectorError::Transport(e)),
+            };
+        }
+        let mut director = self.lock();
+        if director.closed {
+            return shutting_down();
+        }
+        let Some(entry) = director.drains.cancel(&service, addr, port) else {
+            return Response::Error(DirectorError::Transport(format!(
+                "{} is not overridden or draining (rvsd runs without --config)",
+                server_text(addr, port)
+            )));
+        };
+        let restore = Command::EditDest {
+            service,
+            dest: entry.previous,
+        };
+        if let Err((index, error)) = director.engine.apply_all(vec![restore]) {
+            return Response::Error(DirectorError::Apply { index, error });
+        }
+        crate::log(&format!(
+            "{}, {} drain cancelled: weight restored",
+            crate::health::service_name(&service),
+            server_text(addr, port)
+        ));
+        self.save_state(&director);
+        Response::OverrideCleared
+    }
+
+    /// `rvsadm --reload`.
+    fn reload(&self, clear_overrides: bool) -> Response {
+        let Some(h) = self.health.get() else {
+            return Response::Error(DirectorError::Transport(
+                "rvsd runs without --config: nothing to reload".to_string(),
+            ));
+        };
+        match h.request(|reply| crate::health::Msg::Reload {
+            clear_overrides,
+            reply: Some(reply),
+        }) {
+            Ok(summary) => Response::Reloaded(summary),
+            Err(e) => Response::Error(DirectorError::Transport(e)),
         }
     }
 
@@ -69,11 +267,27 @@ impl Shared {
 
     /// Serve one decoded request from a peer.
     pub fn serve(&self, req: Request) -> Response {
+        // rvs extensions that talk to the health thread must not hold the
+        // engine lock while they wait for it.
+        let req = match req {
+            Request::Reload { clear_overrides } => return self.reload(clear_overrides),
+            Request::HealthStatus => return self.health_report(),
+            Request::Drain {
+                service,
+                addr,
+                port,
+                timeout_secs,
+            } => return self.drain(service, addr, port, timeout_secs),
+            Request::ClearOverride {
+                service,
+                addr,
+                port,
+            } => return self.clear_override(service, addr, port),
+            other => other,
+        };
         let mut director = self.lock();
         if director.closed {
-            return Response::Error(DirectorError::Transport(
-                "rvsd is shutting down".to_string(),
-            ));
+            return shutting_down();
         }
         let batch_len = match &req {
             Request::Apply(cmds) => Some(cmds.len()),
@@ -103,6 +317,20 @@ impl Shared {
     /// Stop serving: wait for any request in progress, then refuse new ones.
     pub fn close(&self) {
         self.lock().closed = true;
+    }
+}
+
+fn shutting_down() -> Response {
+    Response::Error(DirectorError::Transport(
+        "rvsd is shutting down".to_string(),
+    ))
+}
+
+/// `IP:port` / `[IPv6]:port`.
+pub fn server_text(addr: IpAddr, port: u16) -> String {
+    match addr {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
     }
 }
 
