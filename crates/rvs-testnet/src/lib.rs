@@ -7,7 +7,10 @@
 //! of four of them: a client, a director (VIP on the client side, DIP on
 //! a bridge towards the real servers, forwarding on) and two real servers
 //! whose gateway is the DIP, each running an HTTP server that answers
-//! `RS1-web1` / `RS2-web2`.
+//! `RS1-web1` / `RS2-web2`. [`DrTopology`] puts a client, a director and
+//! two real servers on one bridge (the DR walkthrough); [`TunTopology`]
+//! puts the real servers in another network behind a router (the TUN
+//! walkthrough).
 //!
 //! Everything is done with the `ip` command (iproute2) and `/proc/sys`
 //! writes through `ip netns exec`; nothing here touches the host's own
@@ -17,13 +20,20 @@
 
 #![forbid(unsafe_code)]
 
+mod director;
+mod dr;
 mod nat;
 mod netns;
+mod tun;
 
+pub use director::{workspace_bin, Rvsd};
+pub use dr::{DrTopology, DR_CIP, DR_DIP, DR_RIP1, DR_RIP2, DR_VIP};
 pub use nat::{
-    curl, start_http, start_http_on, NatTopology, NAT_CIP, NAT_DIP, NAT_RIP1, NAT_RIP2, NAT_VIP,
+    curl, hold_tcp, start_http, start_http_bound, start_http_on, NatTopology, NAT_CIP, NAT_DIP,
+    NAT_RIP1, NAT_RIP2, NAT_VIP,
 };
-pub use netns::{tx_checksum_off, unique_prefix, veth, Netns, Spawned};
+pub use netns::{bridge, mac_of, plug, tx_checksum_off, unique_prefix, veth, Netns, Spawned};
+pub use tun::{TunTopology, TUN_CIP, TUN_DIP, TUN_RIP1, TUN_RIP2, TUN_ROUTER, TUN_VIP};
 
 use std::process::Output;
 

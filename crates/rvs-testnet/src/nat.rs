@@ -137,11 +137,25 @@ pub fn start_http_on(
     (addr, port): (Ipv4Addr, u16),
     page: &str,
 ) -> Result<Spawned, TestnetError> {
+    start_http_bound(ns, dir, name, addr, (addr, port), page)
+}
+
+/// Serve `page` over HTTP on `bind:port` inside `ns` (`0.0.0.0` for
+/// every address, as DR/TUN real servers need to answer on the VIP) and
+/// wait until it answers on `probe`:port.
+pub fn start_http_bound(
+    ns: &Netns,
+    dir: &Path,
+    name: &str,
+    bind: Ipv4Addr,
+    (addr, port): (Ipv4Addr, u16),
+    page: &str,
+) -> Result<Spawned, TestnetError> {
     let root = dir.join(format!("www-{name}"));
     std::fs::create_dir_all(&root)?;
     std::fs::write(root.join("index.html"), format!("{page}\n"))?;
     let root_s = root.to_string_lossy().to_string();
-    let addr_s = addr.to_string();
+    let addr_s = bind.to_string();
     let port_s = port.to_string();
     let log = dir.join(format!("http-{name}.log"));
     let p = ns.spawn(
@@ -178,4 +192,35 @@ impl Drop for NatTopology {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Open a TCP connection from `ns` to `addr:port` and hold it open,
+/// sending nothing, for at most `secs` seconds (or until the returned
+/// process is killed, which closes it with a FIN). Waits until the
+/// connection is established.
+pub fn hold_tcp(
+    ns: &Netns,
+    dir: &Path,
+    (addr, port): (Ipv4Addr, u16),
+    secs: u32,
+) -> Result<Spawned, TestnetError> {
+    let flag = dir.join(format!(
+        "hold-{}-{}",
+        std::process::id(),
+        unique_prefix("h")
+    ));
+    let script = format!(
+        "import socket,time\n\
+         s=socket.create_connection(('{addr}',{port}),timeout=5)\n\
+         open('{}','w').close()\n\
+         time.sleep({secs})\n",
+        flag.display()
+    );
+    let p = ns.spawn(&[python3(), "-c", &script], &[], None)?;
+    Netns::wait_for(
+        &format!("held connection to {addr}:{port}"),
+        HTTP_READY,
+        || flag.exists(),
+    )?;
+    Ok(p)
 }

@@ -272,3 +272,36 @@ pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> Result<(), TestnetE
 pub fn tx_checksum_off(ns: &Netns, iface: &str) {
     let _ = ns.output(&["ethtool", "-K", iface, "tx", "off"], &[]);
 }
+
+/// Create bridge `br` inside `ns` (STP off, no forward delay) and bring
+/// it up: one L2 segment, like the switch of the seed's DR network.
+pub fn bridge(ns: &Netns, br: &str) -> Result<(), TestnetError> {
+    ns.ip(&["link", "add", br, "type", "bridge"])?;
+    ns.ip(&[
+        "link",
+        "set",
+        br,
+        "type",
+        "bridge",
+        "stp_state",
+        "0",
+        "forward_delay",
+        "0",
+    ])?;
+    ns.ip(&["link", "set", br, "up"])?;
+    Ok(())
+}
+
+/// Plug `ns` into bridge `br` of `sw`: a veth pair whose end `port` in
+/// `sw` is a port of `br` and whose end `iface` is in `ns`.
+pub fn plug(sw: &Netns, br: &str, port: &str, ns: &Netns, iface: &str) -> Result<(), TestnetError> {
+    veth(sw, port, ns, iface)?;
+    sw.ip(&["link", "set", port, "master", br])?;
+    Ok(())
+}
+
+/// An interface's MAC address inside `ns` (`aa:bb:cc:dd:ee:ff`).
+pub fn mac_of(ns: &Netns, iface: &str) -> Result<String, TestnetError> {
+    let out = ns.run(&["cat", &format!("/sys/class/net/{iface}/address")])?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
