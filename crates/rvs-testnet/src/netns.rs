@@ -96,6 +96,30 @@ impl Netns {
         })
     }
 
+    /// Like [`Netns::output`], with `input` on the command's stdin.
+    pub fn output_with_input(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        input: &[u8],
+    ) -> Result<Output, TestnetError> {
+        use std::io::Write;
+        let display = format!("[{}] {}", self.name, args.join(" "));
+        let mut cmd = self.exec_command(args);
+        cmd.envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|source| TestnetError::Spawn {
+            command: display.clone(),
+            source,
+        })?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input)?;
+        }
+        Ok(child.wait_with_output()?)
+    }
+
     /// Write a sysctl inside the namespace (`net.ipv4.ip_forward`, ...).
     pub fn sysctl(&self, key: &str, value: &str) -> Result<(), TestnetError> {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
