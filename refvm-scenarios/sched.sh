@@ -132,13 +132,14 @@ hreq() { # hreq KIND SVC VPORT CADDR : KIND=hold|short; line "N kind caddr -> rs
   local n=$(( $(grep -vc '^#' "$CUR") + 1 ))
   if [[ $kind == hold ]]; then
     local f=/tmp/hold-$(basename "$CUR" .txt)-$n
-    ip netns exec client curl -sS --max-time 60 --interface $ca -o $f.body \
+    ip netns exec client curl -sS --max-time $((HOLDSEC + 30)) --interface $ca -o $f.body \
          -w ' %{local_ip} %{local_port}\n' "http://$VIP:$vp/cgi-bin/hold?$HOLDSEC" > $f.w 2>&1 &
-    HOLDS+=($!)
+    local pid=$!; HOLDS+=($pid)
     # the CGI body arrives only when the hold ends, so read the chosen real
     # server from the director's connection table (unique client address)
     local i=0 dst=""
-    while [[ -z $dst ]] && ((i < 50)); do
+    while [[ -z $dst ]] && ((i < 50)); do   # stop early once curl exited (refused)
+      kill -0 $pid 2>/dev/null || i=49
       dst=$(ip netns exec director ipvsadm -L -c -n | awk -v c="$ca" -v v="$VIP:$vp" \
             '$3=="ESTABLISHED" && index($4, c":")==1 && $5==v {sub(/:[0-9]+$/, "", $6); print $6; exit}')
       [[ -z $dst ]] && { sleep 0.1; i=$((i+1)); }
@@ -152,7 +153,7 @@ hreq() { # hreq KIND SVC VPORT CADDR : KIND=hold|short; line "N kind caddr -> rs
     else echo "$n short $ca -> FAIL rc=$rc | before: $before" >> "$CUR"; fi
   fi
   sleep 0.3; }
-HOLDSEC=${HOLDSEC:-45}
+HOLDSEC=${HOLDSEC:-60}
 conntest() { # NAME PORT SCHED W1 W2 W3 PATTERN(h/s letters)
   local name=$1 vp=$2 sch=$3 w1=$4 w2=$5 w3=$6 pat=$7 k=0 c
   begin "$name" "$sch, weights $w1 $w2 $w3; held (cgi-bin/hold, open ${HOLDSEC}s) and short requests" -t $VIP:$vp -s $sch
