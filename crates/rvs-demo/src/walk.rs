@@ -280,6 +280,8 @@ fn nat(sh: &Shell, topo: &NatTopology, bins: &Bins) -> Result<()> {
         sh.curls(&topo.client, NAT_VIP, 8)?;
         sh.settle(&d);
         sh.run(dir, "director", "ipvsadm -L -n", None)?;
+        sh.run(dir, "director", "ipvsadm -L -n --stats", None)?;
+        sh.run(dir, "director", "ipvsadm -L -c -n", None)?;
         sh.note("Save, clear, restore");
         let saved = sh.run(dir, "director", "ipvsadm -S -n", None)?;
         std::fs::write(topo.dir.join("rules.save"), &saved)?;
@@ -287,10 +289,6 @@ fn nat(sh: &Shell, topo: &NatTopology, bins: &Bins) -> Result<()> {
         sh.run(dir, "director", "ipvsadm -L -n", None)?;
         sh.run(dir, "director", "ipvsadm -R", Some(saved.as_bytes()))?;
         sh.run(dir, "director", "ipvsadm -L -n", None)?;
-        sh.curls(&topo.client, NAT_VIP, 4)?;
-        sh.settle(&d);
-        sh.run(dir, "director", "ipvsadm -L -n --stats", None)?;
-        sh.run(dir, "director", "ipvsadm -L -c -n", None)?;
         Ok(())
     })();
     stop_rvsd(sh, &d);

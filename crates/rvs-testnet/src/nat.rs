@@ -140,6 +140,21 @@ pub fn start_http_on(
     start_http_bound(ns, dir, name, addr, (addr, port), page)
 }
 
+/// Python's `http.server` serving a directory, without the reverse DNS
+/// lookup (`getfqdn`) `python3 -m http.server --bind` does at start: a
+/// namespace must never query the host's resolver (and the query would
+/// stall the start for the resolver's timeout). Threaded, so held
+/// connections do not block others. argv: address, port, directory.
+const HTTP_SERVER: &str = "\
+import functools, http.server, socketserver, sys
+class Server(http.server.ThreadingHTTPServer):
+    def server_bind(self):
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[3])
+Server((sys.argv[1], int(sys.argv[2])), handler).serve_forever()
+";
+
 /// Serve `page` over HTTP on `bind:port` inside `ns` (`0.0.0.0` for
 /// every address, as DR/TUN real servers need to answer on the VIP) and
 /// wait until it answers on `probe`:port.
@@ -159,16 +174,7 @@ pub fn start_http_bound(
     let port_s = port.to_string();
     let log = dir.join(format!("http-{name}.log"));
     let p = ns.spawn(
-        &[
-            python3(),
-            "-m",
-            "http.server",
-            &port_s,
-            "--bind",
-            &addr_s,
-            "--directory",
-            &root_s,
-        ],
+        &[python3(), "-c", HTTP_SERVER, &addr_s, &port_s, &root_s],
         &[],
         Some(&log),
     )?;

@@ -368,3 +368,62 @@ UDP  198.51.100.10:53 rr\n  \
     assert_eq!(packets("icmptype 3 code 3"), 2, "{text}");
     assert_eq!(packets("flags:0x04/0x04"), 0, "{text}");
 }
+
+#[test]
+fn pcc_port_zero_puts_every_port_of_one_client_on_one_real_server() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let topo = NatTopology::create("rvpcc").expect("topology");
+    start_http_on(
+        &topo.rs1,
+        &topo.dir,
+        "rs1-23",
+        (NAT_RIP1, 23),
+        "RS1-telnet1",
+    )
+    .expect("rs1:23");
+    start_http_on(
+        &topo.rs2,
+        &topo.dir,
+        "rs2-23",
+        (NAT_RIP2, 23),
+        "RS2-telnet2",
+    )
+    .expect("rs2:23");
+    let d = start(&topo);
+    run(
+        &d,
+        &[
+            "-A -t 198.51.100.10:0 -s rr -p 600",
+            "-a -t 198.51.100.10:0 -r 203.0.113.11 -m",
+            "-a -t 198.51.100.10:0 -r 203.0.113.12 -m",
+        ],
+    );
+    d.wait_steering(1, 2).expect("steering");
+    let got = [
+        curl(&topo.client, NAT_VIP, 80),
+        curl(&topo.client, NAT_VIP, 23),
+        curl(&topo.client, NAT_VIP, 80),
+    ];
+    assert_eq!(
+        got,
+        [
+            Ok("RS2-web2".to_string()),
+            Ok("RS2-telnet2".to_string()),
+            Ok("RS2-web2".to_string()),
+        ],
+        "{}",
+        d.log_text()
+    );
+    let rows = client_ports_to_zero(&conn_rows(&d));
+    let mut want = vec!["TCP ASSURED 198.51.100.2:0 198.51.100.10:0 203.0.113.12:0".to_string()];
+    for port in [80, 23, 80] {
+        want.push(format!(
+            "TCP TIME_WAIT 198.51.100.2:* 198.51.100.10:{port} 203.0.113.12:{port}"
+        ));
+    }
+    want.sort();
+    assert_eq!(rows, want);
+}
