@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Install what rvs's demo and tests need on a Debian 12 machine (root).
+# Install what rvs's demo and tests need on a Debian 12 machine (root),
+# including clang-14 and libbpf-dev for the XDP program (crates/rvs-datapath/bpf).
 # Idempotent: only calls apt-get when something is missing.
 set -euo pipefail
 need=()
-for pair in ip:iproute2 curl:curl socat:socat iptables:iptables python3:python3 ethtool:ethtool; do
+for pair in ip:iproute2 curl:curl socat:socat iptables:iptables python3:python3 ethtool:ethtool \
+    ping:iputils-ping clang-14:clang-14; do
   cmd=${pair%%:*} pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
+# The XDP program's headers (bpf/bpf_helpers.h); build.rs compiles it.
+[[ -f /usr/include/bpf/bpf_helpers.h ]] || need+=(libbpf-dev)
 if ((${#need[@]})); then
   echo "deps: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

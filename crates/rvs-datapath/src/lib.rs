@@ -45,6 +45,7 @@ pub mod nfqueue;
 pub mod steer;
 pub mod sys;
 pub mod tx;
+pub mod xdp;
 
 use rvs_core::{PacketMeta, Verdict};
 

@@ -12,15 +12,23 @@
 //!   engine's local addresses and tunnel source, re-installs the jumps an
 //!   operator flushed and pre-resolves DR real servers' MACs.
 //!
+//! With `--datapath xdp` (`try_start_xdp`)
+//! an XDP program on every interface steers openers to virtual services
+//! and the engine's registered flows into AF_XDP sockets instead; NFQUEUE
+//! then carries only firewall-mark services (XDP never sees marks).
+//! `--datapath auto` tries XDP and falls back to NFQUEUE, saying why.
+//!
 //! If anything here cannot be set up, rvsd logs why and goes on serving
 //! its control socket without a datapath.
 
 use crate::server::Shared;
+use anyhow::Context;
 use rvs_core::conn::EngineTime;
 use rvs_core::FwdMethod;
 use rvs_datapath::nfqueue::NfqueueDevice;
 use rvs_datapath::steer::{NetfilterSteering, SteeringConfig, SteeringSpec};
 use rvs_datapath::tx::{Transmitter, TX_MARK};
+use rvs_datapath::xdp::{self, XdpAttachMode, XdpDevice, XdpProgram, XskSocket};
 use rvs_datapath::{run_once, sys, LoopStats};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -44,6 +52,34 @@ pub struct DatapathOptions {
     pub queue: u16,
     /// `--no-datapath`: control socket only.
     pub disabled: bool,
+    /// `--datapath`: which packet path (default NFQUEUE).
+    pub kind: DatapathKind,
+    /// `--xdp-mode`: native, generic or auto (native, else generic).
+    pub xdp_mode: XdpAttachMode,
+}
+
+/// The packet path (`--datapath nfqueue|xdp|auto`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DatapathKind {
+    /// iptables NFQUEUE steering (works everywhere iptables does).
+    #[default]
+    Nfqueue,
+    /// XDP steering into AF_XDP sockets; NFQUEUE only for fwmark services.
+    Xdp,
+    /// XDP if it can be set up, else NFQUEUE (logged with the reason).
+    Auto,
+}
+
+impl std::str::FromStr for DatapathKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "nfqueue" => Ok(DatapathKind::Nfqueue),
+            "xdp" => Ok(DatapathKind::Xdp),
+            "auto" => Ok(DatapathKind::Auto),
+            _ => Err(format!("unknown datapath {s:?} (nfqueue, xdp, auto)")),
+        }
+    }
 }
 
 /// Default NFQUEUE number (queues are per network namespace).
@@ -89,6 +125,26 @@ pub fn start(shared: &Arc<Shared>, origin: Instant, opts: &DatapathOptions) -> O
 }
 
 fn try_start(
+    shared: &Arc<Shared>,
+    origin: Instant,
+    opts: &DatapathOptions,
+) -> anyhow::Result<Datapath> {
+    match opts.kind {
+        DatapathKind::Nfqueue => try_start_nfqueue(shared, origin, opts),
+        DatapathKind::Xdp => try_start_xdp(shared, origin, opts),
+        DatapathKind::Auto => match try_start_xdp(shared, origin, opts) {
+            Ok(d) => Ok(d),
+            Err(e) => {
+                crate::log(&format!(
+                    "datapath auto: XDP not usable ({e:#}); falling back to nfqueue"
+                ));
+                try_start_nfqueue(shared, origin, opts)
+            }
+        },
+    }
+}
+
+fn try_start_nfqueue(
     shared: &Arc<Shared>,
     origin: Instant,
     opts: &DatapathOptions,
@@ -241,4 +297,220 @@ fn refresh(
         tx.prepare_neighbours(direct_dests);
     }
     addrs
+}
+
+/// Apply the engine's pending flow events to the XDP flow map. Called
+/// with the engine locked, so events reach the map in the engine's order
+/// and before the frame that caused them is transmitted.
+fn apply_flow_events(director: &mut crate::server::Director, program: &Mutex<XdpProgram>) {
+    let events = director.engine.drain_flow_events();
+    if events.is_empty() {
+        return;
+    }
+    let mut program = program.lock().unwrap_or_else(PoisonError::into_inner);
+    for e in &events {
+        program.apply_flow_event(e);
+    }
+}
+
+/// An interface's index from sysfs.
+fn ifindex(iface: &str) -> anyhow::Result<u32> {
+    let path = format!("/sys/class/net/{iface}/ifindex");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("interface {iface}"))?;
+    text.trim()
+        .parse()
+        .with_context(|| format!("{path}: {:?}", text.trim()))
+}
+
+/// Run `device` through the engine forever, applying flow events to
+/// `program` before each transmit.
+fn spawn_rx<D: rvs_datapath::PacketDevice + Send + 'static>(
+    name: &str,
+    shared: &Arc<Shared>,
+    origin: Instant,
+    program: &Arc<Mutex<XdpProgram>>,
+    mut device: D,
+    mut tx: Transmitter,
+) -> anyhow::Result<()> {
+    let shared = Arc::clone(shared);
+    let program = Arc::clone(program);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let mut stats = LoopStats::default();
+            let mut last_error: Option<Instant> = None;
+            loop {
+                let r = run_once(&mut device, &mut tx, &mut stats, |frame, meta| {
+                    let mut director = shared.lock();
+                    let verdict = director.engine.process(frame, meta, engine_now(origin));
+                    apply_flow_events(&mut director, &program);
+                    verdict
+                });
+                if let Err(e) = r {
+                    if last_error.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                        crate::log(&format!("datapath: {e}"));
+                        last_error = Some(Instant::now());
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// The XDP datapath: program on every interface (or `--interface`), one
+/// AF_XDP socket per receive queue, NFQUEUE for firewall marks only.
+fn try_start_xdp(
+    shared: &Arc<Shared>,
+    origin: Instant,
+    opts: &DatapathOptions,
+) -> anyhow::Result<Datapath> {
+    xdp::availability()?;
+    let tx = Transmitter::open()?;
+    let mut program = XdpProgram::load()?;
+    let ifaces = if opts.interfaces.is_empty() {
+        sys::interfaces()?
+    } else {
+        opts.interfaces.clone()
+    };
+    let mut sockets = Vec::new();
+    let mut attached = Vec::new();
+    for iface in &ifaces {
+        let index = ifindex(iface)?;
+        match program.attach(iface, opts.xdp_mode) {
+            Ok(mode) => {
+                for queue in 0..xdp::rx_queues(iface) {
+                    let socket = XskSocket::open(index, queue)
+                        .with_context(|| format!("AF_XDP socket on {iface} queue {queue}"))?;
+                    program.register_socket(&socket)?;
+                    sockets.push(socket);
+                }
+                attached.push(format!("{iface} ({mode})"));
+            }
+            // An interface named on the command line must work; others
+            // (say, a device without XDP) are left to the kernel.
+            Err(e) if opts.interfaces.is_empty() => {
+                crate::log(&format!("datapath: {e}; not steering there"))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if sockets.is_empty() {
+        anyhow::bail!("XDP attached to no interface");
+    }
+
+    // Firewall-mark services: XDP never sees marks, so they keep the
+    // NFQUEUE hook (after mangle PREROUTING).
+    let steering = Arc::new(Mutex::new(NetfilterSteering::new(SteeringConfig {
+        queue: opts.queue,
+        tx_mark: TX_MARK,
+        interfaces: opts.interfaces.clone(),
+    })));
+    let marks = NetfilterSteering::probe()
+        .and_then(|()| NfqueueDevice::bind(opts.queue))
+        .map_err(|e| {
+            crate::log(&format!(
+                "datapath: no NFQUEUE for firewall-mark services ({e}); they are not forwarded"
+            ))
+        })
+        .ok();
+    let marks_ok = marks.is_some();
+
+    shared.lock().engine.record_flow_events(true);
+    let program = Arc::new(Mutex::new(program));
+    let local = refresh(shared, opts, &steering, None);
+    sync_xdp(shared, &program, &steering, &local, marks_ok);
+
+    let n_sockets = sockets.len();
+    spawn_rx(
+        "rvsd-xdp-rx",
+        shared,
+        origin,
+        &program,
+        XdpDevice::new(sockets),
+        tx,
+    )?;
+    if let Some(device) = marks {
+        spawn_rx(
+            "rvsd-mark-rx",
+            shared,
+            origin,
+            &program,
+            device,
+            Transmitter::open()?,
+        )?;
+    }
+    {
+        let shared = Arc::clone(shared);
+        let steering = Arc::clone(&steering);
+        let program = Arc::clone(&program);
+        let opts = opts.clone();
+        std::thread::Builder::new()
+            .name("rvsd-sync".into())
+            .spawn(move || {
+                let mut last_refresh = Instant::now();
+                let mut tx_probe = Transmitter::open().ok();
+                let mut local = local;
+                loop {
+                    std::thread::sleep(SYNC_EVERY);
+                    sync_xdp(&shared, &program, &steering, &local, marks_ok);
+                    if last_refresh.elapsed() >= REFRESH_EVERY {
+                        local = refresh(&shared, &opts, &steering, tx_probe.as_mut());
+                        last_refresh = Instant::now();
+                    }
+                }
+            })?;
+    }
+    crate::log(&format!(
+        "datapath: xdp on {} ({n_sockets} AF_XDP socket(s)){}",
+        attached.join(", "),
+        if marks_ok {
+            format!("; nfqueue {} for firewall marks", opts.queue)
+        } else {
+            String::new()
+        }
+    ));
+    Ok(Datapath { steering })
+}
+
+/// Bring the XDP service map (and the NFQUEUE mark rules) in step with
+/// the table, and apply flow events the engine recorded outside packet
+/// processing (expiry).
+fn sync_xdp(
+    shared: &Shared,
+    program: &Mutex<XdpProgram>,
+    steering: &Mutex<NetfilterSteering>,
+    local: &[IpAddr],
+    marks_ok: bool,
+) {
+    let snapshot = shared.lock().engine.snapshot();
+    let spec = SteeringSpec::from_snapshot(&snapshot, |a| local.contains(a));
+    let changed = program
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .set_services(&spec.services);
+    match changed {
+        Ok(true) => crate::log(&format!(
+            "datapath: xdp steering {} service(s), {} mark(s)",
+            spec.services.len(),
+            spec.marks.len()
+        )),
+        Ok(false) => {}
+        Err(e) => crate::log(&format!("datapath: cannot update the XDP service map: {e}")),
+    }
+    if marks_ok {
+        let marks_only = SteeringSpec {
+            marks: spec.marks,
+            ..SteeringSpec::default()
+        };
+        if let Err(e) = steering
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .apply(&marks_only)
+        {
+            crate::log(&format!("datapath: cannot install mark rules: {e}"));
+        }
+    }
+    let mut director = shared.lock();
+    apply_flow_events(&mut director, program);
 }

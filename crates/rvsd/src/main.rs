@@ -8,6 +8,7 @@
 //! ```text
 //! rvsd [--socket PATH] [--state-file PATH] [--foreground]
 //!      [--interface IFACE]... [--tunnel-source ADDR] [--queue N] [--no-datapath]
+//!      [--datapath nfqueue|xdp|auto] [--xdp-mode auto|native|generic]
 //! ```
 //! The datapath (`datapath.rs`) steers LVS packets of this network
 //! namespace to the engine; without one (no privileges, no netfilter) rvsd
@@ -68,6 +69,9 @@ Runs the rvs director in the foreground and serves its control socket.
                       the route towards the real servers)
   --queue N           NFQUEUE number of the datapath (default 7276)
   --no-datapath       serve the control socket only
+  --datapath KIND     nfqueue (default), xdp (XDP + AF_XDP; NFQUEUE only for
+                      firewall marks) or auto (xdp, else nfqueue)
+  --xdp-mode MODE     auto (native, else generic; default), native or generic
   --config FILE       desired state (health checks, sorry servers); SIGHUP reloads
   --config-format F   toml (default) or keepalived (the LVS half of keepalived.conf)
   --metrics-listen A  Prometheus endpoint (default with --config: 127.0.0.1:9617)
@@ -89,6 +93,8 @@ fn parse_args() -> Result<Parsed, lexopt::Error> {
             Long("tunnel-source") => args.datapath.tunnel_source = Some(parser.value()?.parse()?),
             Long("queue") => args.datapath.queue = parser.value()?.parse()?,
             Long("no-datapath") => args.datapath.disabled = true,
+            Long("datapath") => args.datapath.kind = parser.value()?.parse()?,
+            Long("xdp-mode") => args.datapath.xdp_mode = parser.value()?.parse()?,
             Long("config") => args.config = Some(parser.value()?.into()),
             Long("config-format") => args.config_format = Some(parser.value()?.string()?),
             Long("metrics-listen") => args.metrics_listen = Some(parser.value()?.string()?),
