@@ -142,6 +142,11 @@ fn reload_drains_a_server_until_its_held_connection_closes() {
         log,
         rvsadm: rvsadm_bin(),
     };
+    // rvsd may take a moment to bind its socket on a loaded machine.
+    Netns::wait_for("rvsd socket", Duration::from_secs(20), || {
+        std::path::Path::new(&d.socket).exists()
+    })
+    .unwrap_or_else(|e| panic!("{e}; rvsd log:\n{}", d.log_text()));
     d.wait("both real servers", 20, |r| r.len() == 2);
     Netns::wait_for("steering", Duration::from_secs(20), || {
         d.log_text()
