@@ -36,11 +36,18 @@
 //! device (and, in front of it, an XDP cache of established flows) plugs in
 //! without touching the engine loop in [`run_once`].
 //!
+//! The XDP datapath now exists beside it, opt-in ([`xdp`], rvsd
+//! `--datapath xdp|auto`): a BPF program steers connection openers to
+//! virtual services and the engine's registered flows into AF_XDP
+//! sockets and passes everything else; NFQUEUE remains the default and
+//! carries firewall-mark services in XDP mode.
+//!
 //! This crate does no scheduling and holds no LVS state: the caller's
 //! closure (the engine) decides every packet.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod netwatch;
 pub mod nfqueue;
 pub mod steer;
 pub mod sys;

@@ -31,16 +31,21 @@ fn skip_reason() -> Option<String> {
     None
 }
 
+/// Start rvsd with `--datapath xdp --xdp-mode <mode>` and wait until the
+/// program is attached in that mode (`mode` "nfqueue": the NFQUEUE path,
+/// for comparison).
 fn start<'a>(topo: &'a NatTopology, mode: &str) -> Rvsd<'a> {
     let rvsadm = workspace_bin(Path::new(RVSD), "rvsadm", "rvsadm").expect("rvsadm binary");
-    let d = Rvsd::start(
-        &topo.director,
-        Path::new(RVSD),
-        &rvsadm,
-        &topo.dir,
-        &["--datapath", "xdp", "--xdp-mode", mode],
-    )
-    .expect("start rvsd");
+    let args: &[&str] = if mode == "nfqueue" {
+        &["--datapath", "nfqueue"]
+    } else {
+        &["--datapath", "xdp", "--xdp-mode", mode]
+    };
+    let d =
+        Rvsd::start(&topo.director, Path::new(RVSD), &rvsadm, &topo.dir, args).expect("start rvsd");
+    if mode == "nfqueue" {
+        return d;
+    }
     let want = format!("({mode})");
     Netns::wait_for("rvsd xdp datapath", Duration::from_secs(10), || {
         d.log_text()
@@ -56,6 +61,10 @@ fn ipvsadm(d: &Rvsd, line: &str) -> String {
 }
 
 fn wait_xdp_services(d: &Rvsd, n: usize) {
+    if d.log_text().contains("datapath: nfqueue") {
+        d.wait_steering(n, n).unwrap_or_else(|e| panic!("{e}"));
+        return;
+    }
     let want = format!("xdp steering {n} service(s)");
     Netns::wait_for(&want, Duration::from_secs(10), || {
         d.log_text()
@@ -80,6 +89,57 @@ fn ping_vip(topo: &NatTopology) -> bool {
     topo.client
         .output(&["ping", "-c", "1", "-W", "2", &NAT_VIP.to_string()], &[])
         .is_ok_and(|o| o.status.success())
+}
+
+/// Sends a bare TCP ACK (no connection behind it) from the client to
+/// VIP:80 through a raw socket and waits up to 3 s for the RST the
+/// director's own stack answers with. Prints `RST` or `none`.
+const STRAY_ACK: &str = r#"
+import socket, struct, sys, time
+src, dst, sport, dport = sys.argv[1], sys.argv[2], 40000, 80
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return (~s) & 0xffff
+tcp = struct.pack('!HHIIBBHHH', sport, dport, 1000, 2000, 5 << 4, 0x10, 1024, 0, 0)
+ph = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack('!BBH', 0, 6, len(tcp))
+tcp = tcp[:16] + struct.pack('!H', csum(ph + tcp)) + tcp[18:]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+s.settimeout(0.5)
+s.sendto(tcp, (dst, 0))
+end = time.time() + 3
+while time.time() < end:
+    try:
+        pkt = s.recv(2048)
+    except socket.timeout:
+        continue
+    ihl = (pkt[0] & 15) * 4
+    sp, dp = struct.unpack('!HH', pkt[ihl:ihl + 4])
+    if socket.inet_ntoa(pkt[12:16]) == dst and sp == dport and dp == sport and pkt[ihl + 13] & 4:
+        print('RST'); sys.exit(0)
+print('none')
+"#;
+
+fn stray_ack_answer(topo: &NatTopology) -> String {
+    let out = topo
+        .client
+        .output(
+            &[
+                "python3",
+                "-c",
+                STRAY_ACK,
+                &rvs_testnet::NAT_CIP.to_string(),
+                &NAT_VIP.to_string(),
+            ],
+            &[],
+        )
+        .expect("run python3");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout).trim(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    )
 }
 
 fn walkthrough(tag: &str, mode: &str) {
@@ -152,6 +212,14 @@ fn walkthrough(tag: &str, mode: &str) {
         d.log_text()
     );
     assert!(ping_vip(&topo), "ping VIP; rvsd log:\n{}", d.log_text());
+    // A stray ACK to VIP:80 is not steered: the director's stack answers
+    // it with a RST.
+    assert_eq!(
+        stray_ack_answer(&topo),
+        "RST",
+        "rvsd log:\n{}",
+        d.log_text()
+    );
     // ... and the wrr sequence goes on where it was.
     assert_eq!(curls(&topo, 1), ["RS2-web2"]);
 
@@ -205,4 +273,97 @@ fn seed_nat_walkthrough_xdp_native() {
 #[test]
 fn seed_nat_walkthrough_xdp_generic() {
     walkthrough("rvxdpg", "generic");
+}
+
+/// 10 MB from a real server to the client through NAT (every reply
+/// frame goes through the AF_XDP socket and the engine).
+fn large_download(tag: &str, mode: &str) {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    const SIZE: usize = 10 * 1024 * 1024;
+    let topo = NatTopology::create(tag).expect("build the NAT topology");
+    for name in ["rs1", "rs2"] {
+        let body: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+        std::fs::write(topo.dir.join(format!("www-{name}")).join("big"), body)
+            .expect("write the big file");
+    }
+    let d = start(&topo, mode);
+    ipvsadm(&d, "-A -t 198.51.100.10:80 -s rr");
+    ipvsadm(&d, "-a -t 198.51.100.10:80 -r 203.0.113.11 -m");
+    wait_xdp_services(&d, 1);
+    let cpu_before = cpu_ms(d.pid.pid);
+    let url = format!("http://{NAT_VIP}/big");
+    let got_path = topo.dir.join("got-big");
+    let got_s = got_path.to_string_lossy().to_string();
+    let out = topo
+        .client
+        .output(
+            &[
+                "curl",
+                "-sS",
+                "--noproxy",
+                "*",
+                "--max-time",
+                "60",
+                "-o",
+                &got_s,
+                "-w",
+                "%{size_download}",
+                &url,
+            ],
+            &[],
+        )
+        .expect("run curl");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        SIZE.to_string(),
+        "curl: {}\nrvsd log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        d.log_text()
+    );
+    // Informational (no timing asserts in tests): rvsd's CPU for the
+    // transfer (~7,300 data frames in, as many ACKs the other way).
+    eprintln!(
+        "{mode}: rvsd used {} ms of CPU for 10 MB through NAT",
+        cpu_ms(d.pid.pid).saturating_sub(cpu_before)
+    );
+    let got = std::fs::read(&got_path).expect("read the download");
+    let want: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+    assert!(got == want, "the download differs from the file");
+}
+
+/// User + system CPU of a process in ms (from /proc, 10 ms ticks).
+fn cpu_ms(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_comm = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after comm.
+    (ticks(11) + ticks(12)) * 10
+}
+
+/// The same transfer through the NFQUEUE path, for comparison. Ignored:
+/// that path currently resets the connection partway (seen while
+/// writing the XDP path; run with `--ignored` to reproduce).
+#[test]
+#[ignore = "the NFQUEUE path resets 10 MB NAT downloads (known, reported)"]
+fn large_download_nfqueue_for_comparison() {
+    large_download("rvxdpbq", "nfqueue");
+}
+
+#[test]
+fn large_download_xdp_native() {
+    large_download("rvxdpbn", "native");
+}
+
+#[test]
+fn large_download_xdp_generic() {
+    large_download("rvxdpbg", "generic");
 }
