@@ -12,6 +12,15 @@
 //! firewall-mark rules, which must run after `mangle PREROUTING` sets the
 //! mark and so sit in `mangle INPUT`. All of them use `--queue-bypass`:
 //! without rvsd the kernel handles the packets itself.
+//!
+//! Clients on the director itself: a packet the director generates never
+//! passes PREROUTING, so `raw OUTPUT` (chain `RVS-OUT`) queues locally
+//! generated packets to each virtual service too (what the kernel's IPVS
+//! does in its LOCAL_OUT hook). The replies of NAT real servers to such a
+//! client arrive from the wire and take the PREROUTING rules. A packet
+//! that looped back through `lo` was already seen in OUTPUT, so the
+//! PREROUTING rules skip `lo` (each packet reaches the engine once), and
+//! what the datapath sends itself (`tx_mark`) is never queued again.
 
 use crate::sys::command_output;
 use crate::DatapathError;
@@ -36,6 +45,10 @@ pub struct SteeringSpec {
     pub nat_sources: Vec<(Protocol, IpAddr, u16)>,
     /// Firewall-mark services: (mark, family).
     pub marks: Vec<(u32, Family)>,
+    /// Virtual services whose locally generated packets (clients on the
+    /// director) are queued in the OUTPUT path; [`Self::from_snapshot`]
+    /// makes it equal to `services`.
+    pub local_clients: Vec<(Protocol, IpAddr, u16)>,
 }
 
 const ALL_PROTOCOLS: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
@@ -92,11 +105,15 @@ impl SteeringSpec {
         spec.nat_sources.dedup();
         spec.marks.sort_by_key(|(m, f)| (*m, *f == Family::V6));
         spec.marks.dedup();
+        spec.local_clients = spec.services.clone();
         spec
     }
 
     pub fn is_empty(&self) -> bool {
-        self.services.is_empty() && self.nat_sources.is_empty() && self.marks.is_empty()
+        self.services.is_empty()
+            && self.nat_sources.is_empty()
+            && self.marks.is_empty()
+            && self.local_clients.is_empty()
     }
 }
 
@@ -149,8 +166,10 @@ fn host(a: &IpAddr) -> String {
 /// flushed and refilled. Jumps into them are installed separately.
 pub fn ruleset(spec: &SteeringSpec, cfg: &SteeringConfig, family: Family) -> String {
     let target = format!("-j NFQUEUE --queue-num {} --queue-bypass", cfg.queue);
+    // Every interface but loopback: what comes in on `lo` was generated
+    // here and has been through the OUTPUT rules already.
     let ifaces: Vec<String> = if cfg.interfaces.is_empty() {
-        vec![String::new()]
+        vec![" ! -i lo".to_string()]
     } else {
         cfg.interfaces.iter().map(|i| format!(" -i {i}")).collect()
     };
@@ -195,6 +214,28 @@ pub fn ruleset(spec: &SteeringSpec, cfg: &SteeringConfig, family: Family) -> Str
         "-A {CHAIN_OUT} -m mark --mark {:#x} -j CT --notrack",
         cfg.tx_mark
     );
+    let _ = writeln!(
+        s,
+        "-A {CHAIN_OUT} -m mark --mark {:#x} -j RETURN",
+        cfg.tx_mark
+    );
+    for (p, addr, port) in spec
+        .local_clients
+        .iter()
+        .filter(|k| family_of(&k.1) == family)
+    {
+        let dport = if *port == 0 {
+            String::new()
+        } else {
+            format!(" --dport {port}")
+        };
+        let proto = protocol_name(*p);
+        let _ = writeln!(
+            s,
+            "-A {CHAIN_OUT} -p {proto} -d {}{dport} {target}",
+            host(addr)
+        );
+    }
     s.push_str("COMMIT\n*mangle\n");
     let _ = writeln!(s, ":{CHAIN_MARK} - [0:0]");
     for iface in &ifaces {

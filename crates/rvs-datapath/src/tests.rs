@@ -184,6 +184,7 @@ fn ruleset_queues_services_nat_replies_and_marks() {
         services: vec![(Protocol::Tcp, vip, 80), (Protocol::Udp, vip, 0)],
         nat_sources: vec![(Protocol::Tcp, rip, 8080)],
         marks: vec![(8, Family::V4), (9, Family::V6)],
+        local_clients: vec![(Protocol::Tcp, vip, 80)],
     };
     let cfg = SteeringConfig {
         queue: 7,
@@ -193,19 +194,21 @@ fn ruleset_queues_services_nat_replies_and_marks() {
     let expected = "*raw\n\
 :RVS-PRE - [0:0]\n\
 :RVS-OUT - [0:0]\n\
--A RVS-PRE -p tcp -d 198.51.100.10/32 --dport 80 -j NFQUEUE --queue-num 7 --queue-bypass\n\
--A RVS-PRE -p udp -d 198.51.100.10/32 -j NFQUEUE --queue-num 7 --queue-bypass\n\
--A RVS-PRE -p tcp -s 203.0.113.11/32 --sport 8080 -j NFQUEUE --queue-num 7 --queue-bypass\n\
+-A RVS-PRE ! -i lo -p tcp -d 198.51.100.10/32 --dport 80 -j NFQUEUE --queue-num 7 --queue-bypass\n\
+-A RVS-PRE ! -i lo -p udp -d 198.51.100.10/32 -j NFQUEUE --queue-num 7 --queue-bypass\n\
+-A RVS-PRE ! -i lo -p tcp -s 203.0.113.11/32 --sport 8080 -j NFQUEUE --queue-num 7 --queue-bypass\n\
 -A RVS-OUT -m mark --mark 0x7276 -j CT --notrack\n\
+-A RVS-OUT -m mark --mark 0x7276 -j RETURN\n\
+-A RVS-OUT -p tcp -d 198.51.100.10/32 --dport 80 -j NFQUEUE --queue-num 7 --queue-bypass\n\
 COMMIT\n\
 *mangle\n\
 :RVS-MARK - [0:0]\n\
--A RVS-MARK -m mark --mark 0x8 -j NFQUEUE --queue-num 7 --queue-bypass\n\
+-A RVS-MARK ! -i lo -m mark --mark 0x8 -j NFQUEUE --queue-num 7 --queue-bypass\n\
 COMMIT\n";
     assert_eq!(ruleset(&spec, &cfg, Family::V4), expected);
     let v6 = ruleset(&spec, &cfg, Family::V6);
     assert!(!v6.contains("198.51.100.10"));
-    assert!(v6.contains("-A RVS-MARK -m mark --mark 0x9 -j NFQUEUE"));
+    assert!(v6.contains("-A RVS-MARK ! -i lo -m mark --mark 0x9 -j NFQUEUE"));
     let cfg = SteeringConfig {
         interfaces: vec!["eth0".into(), "br0".into()],
         ..cfg
@@ -213,4 +216,7 @@ COMMIT\n";
     let per_if = ruleset(&spec, &cfg, Family::V4);
     assert!(per_if.contains("-A RVS-PRE -i eth0 -p tcp -d 198.51.100.10/32 --dport 80 "));
     assert!(per_if.contains("-A RVS-PRE -i br0 -p tcp -s 203.0.113.11/32 --sport 8080 "));
+    // Local clients are queued in OUTPUT whatever --interface says.
+    assert!(per_if.contains("-A RVS-OUT -p tcp -d 198.51.100.10/32 --dport 80 -j NFQUEUE"));
+    assert!(!per_if.contains("! -i lo"));
 }

@@ -8,9 +8,12 @@
 //!   transmits what the engine forwarded, releases the original.
 //! * `rvsd-sync`: every [`SYNC_EVERY`] recomputes the steering rules from
 //!   the table and rewrites them when they changed (so new services are
-//!   steered within that delay of `ipvsadm -A`); every second refreshes the
-//!   engine's local addresses and tunnel source, re-installs the jumps an
-//!   operator flushed and pre-resolves DR real servers' MACs.
+//!   steered within that delay of `ipvsadm -A`); refreshes the engine's
+//!   local addresses and tunnel source, re-installs the jumps an operator
+//!   flushed and pre-resolves DR real servers' MACs as soon as netlink
+//!   reports a link, address or nf_tables change (`SyncPace`), and every
+//!   [`IDLE_REFRESH_EVERY`] anyway (every [`REFRESH_EVERY`] where netlink
+//!   notifications are not available).
 //!
 //! With `--datapath xdp` (`try_start_xdp`)
 //! an XDP program on every interface steers openers to virtual services
@@ -25,6 +28,7 @@ use crate::server::Shared;
 use anyhow::Context;
 use rvs_core::conn::EngineTime;
 use rvs_core::FwdMethod;
+use rvs_datapath::netwatch::SyncPace;
 use rvs_datapath::nfqueue::NfqueueDevice;
 use rvs_datapath::steer::{NetfilterSteering, SteeringConfig, SteeringSpec};
 use rvs_datapath::tx::{Transmitter, TX_MARK};
@@ -36,8 +40,12 @@ use std::time::{Duration, Instant};
 
 /// How often the steering rules are compared with the table.
 const SYNC_EVERY: Duration = Duration::from_millis(50);
-/// How often addresses, jumps and neighbours are refreshed.
+/// How often addresses, jumps and neighbours are refreshed when netlink
+/// does not report their changes...
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
+/// ...and when it does (links, addresses and nf_tables rule changes then
+/// trigger a refresh at once).
+const IDLE_REFRESH_EVERY: Duration = Duration::from_secs(10);
 
 /// Datapath settings from the command line.
 #[derive(Debug, Clone, Default)]
@@ -195,16 +203,14 @@ fn try_start_nfqueue(
         std::thread::Builder::new()
             .name("rvsd-sync".into())
             .spawn(move || {
-                let mut last_refresh = Instant::now();
+                let mut pace = SyncPace::new(SYNC_EVERY, REFRESH_EVERY, IDLE_REFRESH_EVERY);
                 let mut tx_probe = Transmitter::open().ok();
                 let mut local = local;
                 loop {
-                    std::thread::sleep(SYNC_EVERY);
-                    sync_rules(&shared, &steering, &local);
-                    if last_refresh.elapsed() >= REFRESH_EVERY {
+                    if pace.wait() {
                         local = refresh(&shared, &opts, &steering, tx_probe.as_mut());
-                        last_refresh = Instant::now();
                     }
+                    sync_rules(&shared, &steering, &local);
                 }
             })?;
     }
@@ -280,6 +286,7 @@ fn refresh(
     {
         let mut director = shared.lock();
         director.engine.set_local_addrs(addrs.iter().copied());
+        localize_dests(&mut director.engine, &addrs);
         if let Some(src) = tunnel_source {
             director.engine.set_tunnel_source(src);
         }
@@ -297,6 +304,33 @@ fn refresh(
         tx.prepare_neighbours(direct_dests);
     }
     addrs
+}
+
+/// Real servers at an address of this host forward `Local` (the kernel
+/// decides that when a server is added). A server added before its
+/// address existed here (rules restored from the state file before the
+/// first address scan, or the address added later) is switched to `Local`
+/// once the address shows up, by re-editing it with its own settings.
+fn localize_dests(engine: &mut rvs_core::Engine, addrs: &[IpAddr]) {
+    let stale: Vec<rvs_core::Command> = engine
+        .snapshot()
+        .services
+        .iter()
+        .flat_map(|s| {
+            s.dests
+                .iter()
+                .filter(|d| addrs.contains(&d.config.addr) && d.config.fwd != FwdMethod::Local)
+                .map(|d| rvs_core::Command::EditDest {
+                    service: s.config.key,
+                    dest: d.config.clone(),
+                })
+        })
+        .collect();
+    for cmd in stale {
+        if let Err(e) = engine.apply(cmd) {
+            crate::log(&format!("datapath: cannot mark a local real server: {e}"));
+        }
+    }
 }
 
 /// Apply the engine's pending flow events to the XDP flow map. Called
@@ -448,16 +482,14 @@ fn try_start_xdp(
         std::thread::Builder::new()
             .name("rvsd-sync".into())
             .spawn(move || {
-                let mut last_refresh = Instant::now();
+                let mut pace = SyncPace::new(SYNC_EVERY, REFRESH_EVERY, IDLE_REFRESH_EVERY);
                 let mut tx_probe = Transmitter::open().ok();
                 let mut local = local;
                 loop {
-                    std::thread::sleep(SYNC_EVERY);
-                    sync_xdp(&shared, &program, &steering, &local, marks_ok);
-                    if last_refresh.elapsed() >= REFRESH_EVERY {
+                    if pace.wait() {
                         local = refresh(&shared, &opts, &steering, tx_probe.as_mut());
-                        last_refresh = Instant::now();
                     }
+                    sync_xdp(&shared, &program, &steering, &local, marks_ok);
                 }
             })?;
     }
