@@ -6,7 +6,7 @@ use rvs_api::protocol::{socket_path, SocketDirector};
 use rvs_api::{Director, DirectorError, DrainStatus, HealthReport, KnobValue, ReloadSummary};
 use rvs_core::snapshot::{ConnSnapshot, TableSnapshot, Timeouts};
 use rvs_core::{Command, ServiceKey};
-use rvsadm::FileResolver;
+use rvsadm::resolve::SystemResolver;
 use std::net::IpAddr;
 
 /// The director behind the control socket, or why it cannot be reached.
@@ -84,7 +84,7 @@ fn main() {
     let (socket, args) = rvsadm::take_socket_arg(&args);
     let socket = socket_path(socket.as_deref().map(std::path::Path::new));
     let mut director = Connection::open(&socket.to_string_lossy());
-    let resolver = FileResolver::system();
+    let resolver = SystemResolver::system();
     let code = rvsadm::run(
         &args,
         &program,
