@@ -24,6 +24,7 @@ mod director;
 mod dr;
 mod nat;
 mod netns;
+mod probe;
 mod tun;
 
 pub use director::{workspace_bin, Rvsd};
@@ -33,6 +34,10 @@ pub use nat::{
     NAT_RIP1, NAT_RIP2, NAT_VIP,
 };
 pub use netns::{bridge, mac_of, plug, tx_checksum_off, unique_prefix, veth, Netns, Spawned};
+pub use probe::{
+    count_rule, link_counter, random_bytes, rule_counters, socat_receiver, socat_send,
+    wait_listening,
+};
 pub use tun::{TunTopology, TUN_CIP, TUN_DIP, TUN_RIP1, TUN_RIP2, TUN_ROUTER, TUN_VIP};
 
 use std::process::Output;
