@@ -6,12 +6,21 @@
 //! The queue is bound in fail-open mode (a full queue accepts rather than
 //! drops) and without GSO, so the kernel segments super-packets and
 //! completes partial checksums before queueing.
+//!
+//! The queue's netlink socket gets a large receive buffer: with the
+//! default one (`rmem_default`, about 208 KiB, roughly a hundred queued
+//! packets) a burst from one client overflows it, and a fail-open queue
+//! then hands the overflow to the director's own stack, which answers
+//! each VIP-bound segment with a TCP reset and kills the connection.
 
 use crate::{DatapathError, PacketDevice, Release, RxFrame, ETH_HLEN};
 use rvs_core::PacketMeta;
 
 /// Packets the kernel holds for rvsd before it starts to fail open.
 const QUEUE_MAX_LEN: u32 = 4096;
+
+/// Receive buffer of the queue's netlink socket (see the module doc).
+const RCVBUF_BYTES: i32 = 16 << 20;
 
 /// A bound netfilter queue.
 pub struct NfqueueDevice {
@@ -42,7 +51,16 @@ impl NfqueueDevice {
     /// Bind queue `num` of this network namespace.
     pub fn bind(num: u16) -> Result<NfqueueDevice, DatapathError> {
         let what = |s: &str| format!("nfqueue {num}: {s}");
+        let before = open_fds();
         let mut queue = nfq::Queue::open().map_err(|e| DatapathError::io(what("open"), e))?;
+        // `nfq` does not expose its descriptor: find the netfilter
+        // netlink socket that `open` just created.
+        for (fd, target) in open_fds() {
+            if !before.iter().any(|(_, t)| *t == target) && is_netfilter_netlink(fd) {
+                force_rcvbuf(fd, RCVBUF_BYTES)
+                    .map_err(|e| DatapathError::io(what("receive buffer"), e))?;
+            }
+        }
         queue
             .bind(num)
             .map_err(|e| DatapathError::io(what("bind"), e))?;
@@ -115,5 +133,67 @@ impl PacketDevice for NfqueueDevice {
         self.queue
             .verdict(msg)
             .map_err(|e| DatapathError::io("nfqueue verdict", e))
+    }
+}
+
+/// The descriptors open in this process and what each refers to
+/// (`/proc/self/fd`; `socket:[inode]` for sockets). Numbers alone would
+/// not do: a descriptor closed in between is reused.
+fn open_fds() -> Vec<(i32, std::path::PathBuf)> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let fd = e.file_name().to_str()?.parse().ok()?;
+        Some((fd, std::fs::read_link(e.path()).ok()?))
+    })
+    .collect()
+}
+
+/// Is `fd` a netlink socket of protocol `NETLINK_NETFILTER`?
+#[allow(unsafe_code)]
+fn is_netfilter_netlink(fd: i32) -> bool {
+    let get = |opt: libc::c_int| -> Option<libc::c_int> {
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `v` and `len` outlive the call and `len` is `v`'s size;
+        // on a descriptor that is not a socket the call only fails.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        (rc == 0).then_some(v)
+    };
+    get(libc::SO_DOMAIN) == Some(libc::AF_NETLINK)
+        && get(libc::SO_PROTOCOL) == Some(libc::NETLINK_NETFILTER)
+}
+
+/// Set `fd`'s receive buffer to `bytes`, above `rmem_max` if allowed
+/// (`SO_RCVBUFFORCE` needs CAP_NET_ADMIN, which rvsd has), else as far as
+/// `rmem_max` lets it (`SO_RCVBUF`).
+#[allow(unsafe_code)]
+fn force_rcvbuf(fd: i32, bytes: i32) -> std::io::Result<()> {
+    let set = |opt: libc::c_int| -> libc::c_int {
+        // SAFETY: `bytes` outlives the call and its size is passed.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&bytes as *const i32).cast(),
+                std::mem::size_of::<i32>() as libc::socklen_t,
+            )
+        }
+    };
+    if set(libc::SO_RCVBUFFORCE) == 0 || set(libc::SO_RCVBUF) == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
