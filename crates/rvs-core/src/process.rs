@@ -769,12 +769,20 @@ impl Engine {
                 let l3 = info.l3;
                 frame.truncate(l3);
                 frame.resize(l3 + IPIP_OVERHEAD + inner.len(), 0);
-                self.ident = self.ident.wrapping_add(1);
+                // Linux gives a DF packet sent without a socket the id 0
+                // (ip_select_ident; seen in the refvm TUN capture); only a
+                // fragmentable outer header needs a changing id.
+                let ident = if df {
+                    0
+                } else {
+                    self.ident = self.ident.wrapping_add(1);
+                    self.ident
+                };
                 let Some(out) = frame.get_mut(l3..) else {
                     return drop_verdict(DropReason::Malformed);
                 };
                 if rvs_wire::build::build_ipip_with_ident(
-                    src, rip, info.ttl, df, self.ident, &inner, out,
+                    src, rip, info.ttl, df, ident, &inner, out,
                 )
                 .is_err()
                 {

@@ -781,3 +781,224 @@ fn fixtures_are_complete() {
         assert_eq!(requests, n, "{name}");
     }
 }
+
+// ------------------------------------------------------------- lblc / lblcr
+
+// `tests/fixtures/refvm/sched-lblc/` (from `refvm-scenarios/sched-lblc.sh`):
+// the locality schedulers on a fwmark service over four VIPs, with held and
+// short requests. Lines are `N kind client vip -> rs | before: ...`, so the
+// destination address (the locality key) is part of every request.
+
+fn lblc_fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/refvm/sched-lblc")
+}
+
+/// One locality request: destination VIP, kind, kernel's pick and counters.
+#[derive(Debug, Clone)]
+struct LocalityRequest {
+    n: u32,
+    hold: bool,
+    caddr: IpAddr,
+    vip: IpAddr,
+    expect: Outcome,
+    before: Counts,
+}
+
+#[derive(Debug)]
+struct LocalityScenario {
+    name: String,
+    rules: Vec<Rule>,
+    kernel_order: Vec<(IpAddr, u16, i32)>,
+    requests: Vec<LocalityRequest>,
+    after: Counts,
+}
+
+fn load_locality(name: &str) -> LocalityScenario {
+    let path = lblc_fixture_dir().join(format!("{name}.txt"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut sc = LocalityScenario {
+        name: name.to_string(),
+        rules: Vec::new(),
+        kernel_order: Vec::new(),
+        requests: Vec::new(),
+        after: Vec::new(),
+    };
+    let mut section = "";
+    for line in text.lines() {
+        if let Some(h) = line.strip_prefix('#') {
+            let h = h.trim();
+            if h.starts_with("rules, in the order") {
+                section = "rules";
+            } else if h.starts_with("kernel order") {
+                section = "order";
+            } else if let Some(a) = h.strip_prefix("after: ") {
+                sc.after = parse_counts(a);
+            } else if section == "rules" && h.starts_with("ipvsadm ") {
+                sc.rules.push(parse_rule(h));
+            } else if section == "order" && h.starts_with("-> ") && !h.contains("RemoteAddress") {
+                let w: Vec<&str> = h.split_whitespace().collect();
+                let (addr, port) = addr_port(w[1]);
+                sc.kernel_order
+                    .push((addr, port, w[3].parse().expect("weight")));
+            }
+            continue;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (left, right) = line
+            .split_once(" -> ")
+            .unwrap_or_else(|| panic!("line {line:?}"));
+        let lw: Vec<&str> = left.split_whitespace().collect();
+        assert_eq!(lw.len(), 4, "{line}");
+        let (rs, before) = right.split_once("| before:").expect("before:");
+        sc.requests.push(LocalityRequest {
+            n: lw[0].parse().expect("N"),
+            hold: match lw[1] {
+                "hold" => true,
+                "short" => false,
+                other => panic!("kind {other}"),
+            },
+            caddr: ip(lw[2]),
+            vip: ip(lw[3]),
+            expect: parse_outcome(rs.trim()),
+            before: parse_counts(before),
+        });
+    }
+    assert_eq!(sc.kernel_order.len(), 3, "{name}: kernel order");
+    assert_eq!(sc.requests.len(), 18, "{name}: requests");
+    assert_eq!(sc.after.len(), 3, "{name}: after");
+    sc
+}
+
+/// Port the locality scenarios' VIPs listen on (fwmark 2 = 81, 3 = 82).
+fn locality_vport(sc: &LocalityScenario) -> u16 {
+    match sc.rules[0].service {
+        ServiceKey::Fwmark { mark, .. } => 79 + mark as u16,
+        ServiceKey::Addr { port, .. } => port,
+    }
+}
+
+/// The scheduler alone, fed the kernel's list and counters before each
+/// request (the locality table is the scheduler's own state).
+fn replay_locality_direct(sc: &LocalityScenario) -> Vec<String> {
+    let sched_name = sc.rules[0].scheduler.clone().expect("scheduler");
+    let dests: Vec<DirectDest> = sc
+        .kernel_order
+        .iter()
+        .map(|&(addr, port, weight)| DirectDest {
+            addr,
+            port,
+            weight,
+            last_weight: weight,
+            u_threshold: 0,
+        })
+        .collect();
+    let mut sched = new_scheduler(&sched_name, &sched_list(&dests, None)).expect("scheduler");
+    let mut rng = XorShiftRng::new(1);
+    let vport = locality_vport(sc);
+    let mut bad = Vec::new();
+    for (i, r) in sc.requests.iter().enumerate() {
+        let list = sched_list(&dests, Some(&r.before));
+        let mut ctx = SchedContext {
+            packet: SchedPacket {
+                saddr: r.caddr,
+                sport: 40000 + r.n as u16,
+                daddr: r.vip,
+                dport: vport,
+            },
+            flags: sc.rules[0].flags,
+            now_secs: 100 + i as u64,
+            rng: &mut rng,
+            lblc_expiration_secs: 86400,
+            lblcr_expiration_secs: 86400,
+        };
+        let got = match sched.schedule(&list, &mut ctx) {
+            Some(k) => Outcome::Served(list[k].addr),
+            None => Outcome::Refused,
+        };
+        if got != r.expect {
+            bad.push(format!(
+                "{} direct: request {} to {}: kernel {:?}, rvs {got:?}",
+                sc.name, r.n, r.vip, r.expect
+            ));
+        }
+    }
+    bad
+}
+
+/// The same requests as frames through the engine (fwmark service, NAT),
+/// checking the counters before each request and at the end.
+fn replay_locality_engine(sc: &LocalityScenario) -> Vec<String> {
+    let mut e = Engine::new();
+    for r in &sc.rules {
+        e.apply(r.command())
+            .unwrap_or_else(|err| panic!("{}: {r:?}: {err}", sc.name));
+    }
+    let key = sc.rules[0].service;
+    let mark = match key {
+        ServiceKey::Fwmark { mark, .. } => mark,
+        ServiceKey::Addr { .. } => 0,
+    };
+    let rs_order: Vec<IpAddr> = sc
+        .rules
+        .iter()
+        .filter_map(|r| r.real.map(|(a, _)| a))
+        .collect();
+    let meta = PacketMeta {
+        fwmark: mark,
+        ingress: 0,
+    };
+    let vport = locality_vport(sc);
+    let mut bad = Vec::new();
+    let mut now = 10u64;
+    for r in &sc.requests {
+        now += 1;
+        let (counts, _) = engine_counts(&e, &key, &rs_order);
+        if counts != r.before {
+            bad.push(format!(
+                "{} engine: before request {}: kernel {:?}, rvs {counts:?}",
+                sc.name, r.n, r.before
+            ));
+        }
+        let client = sa(r.caddr, 40000 + r.n as u16);
+        match connection(&mut e, meta, client, sa(r.vip, vport), r.hold, t(now)) {
+            Ok(got) if got == r.expect => {}
+            Ok(got) => bad.push(format!(
+                "{} engine: request {} to {}: kernel {:?}, rvs {got:?}",
+                sc.name, r.n, r.vip, r.expect
+            )),
+            Err(msg) => bad.push(format!("{} engine: request {}: {msg}", sc.name, r.n)),
+        }
+    }
+    let (counts, _) = engine_counts(&e, &key, &rs_order);
+    if counts != sc.after {
+        bad.push(format!(
+            "{} engine: after: kernel {:?}, rvs {counts:?}",
+            sc.name, sc.after
+        ));
+    }
+    bad
+}
+
+fn check_locality(name: &str) {
+    let sc = load_locality(name);
+    let mut bad = replay_locality_direct(&sc);
+    bad.extend(replay_locality_engine(&sc));
+    assert!(
+        bad.is_empty(),
+        "{} mismatch(es) with the real kernel:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn lblc_211_fwmark_over_four_vips() {
+    check_locality("lblc-211");
+}
+
+#[test]
+fn lblcr_111_fwmark_over_four_vips() {
+    check_locality("lblcr-111");
+}
