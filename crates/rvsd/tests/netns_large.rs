@@ -1,0 +1,308 @@
+//! End-to-end large transfers and IP-level edge cases through rvsd:
+//! 10 MB each way through NAT (curl download of a file and upload with
+//! `--data-binary`, checked by size and SHA-256); a 10 MB upload through
+//! TUN where the real servers' network has MTU 1400 (TCP sets DF: the
+//! client must adapt to ICMP fragmentation-needed about the tunnel path);
+//! and a TTL=1 packet to the VIP answered with ICMP time exceeded.
+//!
+//! Needs root; skipped otherwise. Namespaces and processes are removed on
+//! every exit path, panics included.
+
+use rvs_testnet::{
+    count_rule, is_root, random_bytes, rule_counters, wait_listening, workspace_bin, NatTopology,
+    Netns, Rvsd, TunTopology,
+};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const RVSD: &str = env!("CARGO_BIN_EXE_rvsd");
+const SIZE: usize = 10 * 1000 * 1000;
+
+fn bin(package: &str, name: &str) -> PathBuf {
+    workspace_bin(Path::new(RVSD), package, name).expect("build a workspace binary")
+}
+
+fn start_rvsd<'a>(ns: &'a Netns, dir: &Path) -> Rvsd<'a> {
+    Rvsd::start(ns, Path::new(RVSD), &bin("rvsadm", "rvsadm"), dir, &[]).expect("start rvsd")
+}
+
+/// An HTTP server on 0.0.0.0:8000 answering each POST with
+/// `<size> <sha256>` of the body it read.
+const UPLOAD_SERVER: &str = r#"
+import hashlib, http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        h = hashlib.sha256()
+        left = n
+        while left > 0:
+            b = self.rfile.read(min(left, 65536))
+            if not b:
+                break
+            h.update(b)
+            left -= len(b)
+        body = ("%d %s\n" % (n - left, h.hexdigest())).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
+"#;
+
+fn start_upload_server(rs: &Netns) {
+    rs.spawn(&["/usr/bin/python3", "-c", UPLOAD_SERVER], &[], None)
+        .expect("upload server");
+    wait_listening(rs, "tcp", 8000, Duration::from_secs(10)).expect("upload server up");
+}
+
+fn sha256_hex(data: &[u8], dir: &Path) -> String {
+    let p = dir.join("sha-input");
+    std::fs::write(&p, data).expect("write");
+    let out = std::process::Command::new("sha256sum")
+        .arg(&p)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `curl --data-binary @file http://VIP:8000/` from `client`: the
+/// server's `<size> <sha256>` answer, or the error.
+fn upload(client: &Netns, file: &Path) -> Result<String, String> {
+    let data = format!("@{}", file.display());
+    let out = client
+        .output(
+            &[
+                "curl",
+                "-sS",
+                "--noproxy",
+                "*",
+                "--max-time",
+                "20",
+                "-H",
+                "Expect:",
+                "--data-binary",
+                &data,
+                "http://198.51.100.10:8000/",
+            ],
+            &[],
+        )
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+#[test]
+fn nat_10_mb_each_way() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let topo = NatTopology::create("rvbig").expect("topology");
+    let payload = random_bytes(SIZE).expect("payload");
+    let sha = sha256_hex(&payload, &topo.dir);
+    std::fs::write(topo.dir.join("www-rs1").join("big.bin"), &payload).expect("file");
+    let upfile = topo.dir.join("up.bin");
+    std::fs::write(&upfile, &payload).expect("file");
+    start_upload_server(&topo.rs1);
+    let d = start_rvsd(&topo.director, &topo.dir);
+    for l in [
+        "-A -t 198.51.100.10:80 -s rr",
+        "-a -t 198.51.100.10:80 -r 203.0.113.11 -m",
+        "-A -t 198.51.100.10:8000 -s rr",
+        "-a -t 198.51.100.10:8000 -r 203.0.113.11 -m",
+    ] {
+        d.ipvsadm(l).unwrap_or_else(|e| panic!("{e}"));
+    }
+    d.wait_steering(2, 2).expect("steering");
+
+    let down = topo.dir.join("down.bin");
+    let out = topo
+        .client
+        .output(
+            &[
+                "curl",
+                "-sS",
+                "--noproxy",
+                "*",
+                "--max-time",
+                "60",
+                "-o",
+                &down.to_string_lossy(),
+                "http://198.51.100.10/big.bin",
+            ],
+            &[],
+        )
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "download: {}\nrvsd log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        d.log_text()
+    );
+    let got = std::fs::read(&down).expect("downloaded file");
+    assert_eq!(got.len(), SIZE, "download size");
+    assert_eq!(sha256_hex(&got, &topo.dir), sha, "download sha256");
+
+    let answer = upload(&topo.client, &upfile).unwrap_or_else(|e| panic!("upload: {e}"));
+    assert_eq!(answer, format!("{SIZE} {sha}"), "upload size and sha256");
+}
+
+#[test]
+#[ignore = "PMTU through TUN is broken: the router's fragmentation-needed about the \
+            DF-set IPIP packets reaches the director's stack (addressed to the DIP) but \
+            is never queued to rvsd, so it is not relayed to the client; the upload stalls"]
+fn tun_10_mb_upload_adapts_to_a_lower_path_mtu() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let topo = TunTopology::create("rvpmtu").expect("topology");
+    // The real servers' network has MTU 1400: the router must send
+    // fragmentation-needed about tunnel packets that do not fit.
+    for (ns, dev) in [
+        (&topo.router, "br1"),
+        (&topo.router, "rs1"),
+        (&topo.router, "rs2"),
+        (&topo.rs1, "eth0"),
+        (&topo.rs2, "eth0"),
+    ] {
+        ns.ip(&["link", "set", dev, "mtu", "1400"]).expect("mtu");
+    }
+    let exe = bin("rvs-realserver", "rvs-realserver");
+    let out = topo
+        .rs1
+        .output(
+            &[
+                &exe.to_string_lossy(),
+                "start",
+                "--vip",
+                "198.51.100.10",
+                "--mode",
+                "tun",
+                "--run-dir",
+                &topo.dir.to_string_lossy(),
+            ],
+            &[],
+        )
+        .expect("rvs-realserver");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    start_upload_server(&topo.rs1);
+    count_rule(
+        &topo.client,
+        "raw",
+        "PREROUTING",
+        &["-p", "icmp", "--icmp-type", "fragmentation-needed"],
+        "frag-needed",
+    )
+    .expect("rule");
+    let d = start_rvsd(&topo.director, &topo.dir);
+    d.ipvsadm("-A -t 198.51.100.10:8000 -s rr")
+        .expect("ipvsadm");
+    d.ipvsadm("-a -t 198.51.100.10:8000 -r 203.0.113.11 -i")
+        .expect("ipvsadm");
+    d.wait_steering(1, 0).expect("steering");
+    let payload = random_bytes(SIZE).expect("payload");
+    let sha = sha256_hex(&payload, &topo.dir);
+    let upfile = topo.dir.join("up.bin");
+    std::fs::write(&upfile, &payload).expect("file");
+    let answer = upload(&topo.client, &upfile);
+    let nstat = |ns: &Netns| {
+        ns.output(
+            &[
+                "nstat",
+                "-az",
+                "IcmpOutDestUnreachs",
+                "IcmpInDestUnreachs",
+                "IpFragCreates",
+                "IpFragFails",
+                "IpReasmOKs",
+                "IpOutDiscards",
+            ],
+            &[],
+        )
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default()
+    };
+    let counters = format!(
+        "router:\n{}director:\n{}rs1:\n{}",
+        nstat(&topo.router),
+        nstat(&topo.director),
+        nstat(&topo.rs1)
+    );
+    let icmp = rule_counters(&topo.client, "raw", "PREROUTING", "frag-needed").expect("counter");
+    let pmtu = topo
+        .client
+        .output(&["ip", "route", "get", "198.51.100.10"], &[])
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        answer.as_deref(),
+        Ok(format!("{SIZE} {sha}").as_str()),
+        "upload through TUN; fragmentation-needed received by the client: {}; \
+         client route: {pmtu}\n{counters}\nrvsd log:\n{}",
+        icmp.0,
+        d.log_text()
+    );
+    assert!(icmp.0 > 0, "the client never got fragmentation-needed");
+    // The client learned a path MTU that fits the tunnel: 1400 - 20.
+    assert!(pmtu.contains("mtu 1380"), "{pmtu}");
+}
+
+#[test]
+fn ttl_1_to_the_vip_gets_time_exceeded() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let topo = NatTopology::create("rvttl").expect("topology");
+    let d = start_rvsd(&topo.director, &topo.dir);
+    d.ipvsadm("-A -t 198.51.100.10:80 -s rr").expect("ipvsadm");
+    d.ipvsadm("-a -t 198.51.100.10:80 -r 203.0.113.11 -m")
+        .expect("ipvsadm");
+    d.wait_steering(1, 1).expect("steering");
+    count_rule(
+        &topo.client,
+        "raw",
+        "PREROUTING",
+        &["-p", "icmp", "--icmp-type", "time-exceeded"],
+        "time-exceeded",
+    )
+    .expect("rule");
+    // A SYN with TTL 1: the director would have to forward it.
+    let script = "import socket\n\
+         s=socket.socket()\n\
+         s.setsockopt(socket.IPPROTO_IP,socket.IP_TTL,1)\n\
+         s.settimeout(1.5)\n\
+         try:\n    s.connect(('198.51.100.10',80))\n    print('connected')\n\
+         except Exception as e:\n    print('error',e)\n";
+    let out = topo
+        .client
+        .output(&["/usr/bin/python3", "-c", script], &[])
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let n = rule_counters(&topo.client, "raw", "PREROUTING", "time-exceeded").expect("counter");
+    assert!(
+        n.0 > 0,
+        "no time exceeded; client said {text}\nrvsd log:\n{}",
+        d.log_text()
+    );
+    assert!(!text.contains("connected"), "{text}");
+    // A normal connection still works afterwards.
+    assert_eq!(
+        rvs_testnet::curl(&topo.client, "198.51.100.10".parse().expect("ip"), 80).as_deref(),
+        Ok("RS1-web1")
+    );
+}
