@@ -15,6 +15,12 @@
 // Everything else (ARP, ICMP, stray ACKs to a VIP, health-check replies,
 // ssh to the director) passes to the kernel untouched.
 //
+// Frames longer than an AF_XDP chunk can take (generic XDP on veth hands
+// GSO super-frames of up to 64 KiB) are never steered: the socket would
+// drop them. They pass, are counted (STAT_TOO_BIG), and rvsd's netfilter
+// safety net (NFQUEUE rules for the same services and NAT sources, which
+// see GSO packets segmented) gives them to the engine.
+//
 // Fail open: `bpf_redirect_map(..., XDP_PASS)` passes a frame when its
 // queue has no socket in `rvs_xsks`; sockets leave the map when they are
 // closed (rvsd exits or is killed), and the program is attached through a
@@ -36,6 +42,9 @@
 #define MAX_IFACES 32
 #define MAX_SERVICES 4096
 #define MAX_FLOWS 262144
+// Longest frame an AF_XDP socket of rvsd takes in copy mode: the UMEM
+// chunk (FRAME_SIZE in src/xdp/xsk.rs) minus XDP_PACKET_HEADROOM (256).
+#define MAX_STEER_LEN (4096 - 256)
 
 // Address family tags in keys (not AF_* values, to keep keys small).
 #define RVS_V4 4
@@ -67,7 +76,8 @@ enum {
 	STAT_STEER_NEW = 1,
 	STAT_STEER_FLOW = 2,
 	STAT_PASS = 3,
-	STAT_MAX = 4,
+	STAT_TOO_BIG = 4,
+	STAT_MAX = 5,
 };
 
 struct {
@@ -125,6 +135,11 @@ static __always_inline int steer(struct xdp_md *ctx, __u32 stat)
 	__u32 *base = bpf_map_lookup_elem(&rvs_ifslots, &ifindex);
 
 	if (!base || queue >= MAX_QUEUES) {
+		count(STAT_PASS);
+		return XDP_PASS;
+	}
+	if (ctx->data_end - ctx->data > MAX_STEER_LEN) {
+		count(STAT_TOO_BIG);
 		count(STAT_PASS);
 		return XDP_PASS;
 	}

@@ -16,23 +16,24 @@
 //!   notifications are not available).
 //!
 //! With `--datapath xdp` (`try_start_xdp`)
-//! an XDP program on every interface steers openers to virtual services
-//! and the engine's registered flows into AF_XDP sockets instead; NFQUEUE
-//! then carries only firewall-mark services (XDP never sees marks).
+//! an XDP program on every interface (including interfaces that appear
+//! later) steers openers to virtual services and the engine's registered
+//! flows into AF_XDP sockets instead; the NFQUEUE rules stay as a safety
+//! net that only sees what XDP passed (firewall marks, which XDP never
+//! sees, clients on the director, GSO super-frames, strays).
 //! `--datapath auto` tries XDP and falls back to NFQUEUE, saying why.
 //!
 //! If anything here cannot be set up, rvsd logs why and goes on serving
 //! its control socket without a datapath.
 
 use crate::server::Shared;
-use anyhow::Context;
 use rvs_core::conn::EngineTime;
 use rvs_core::FwdMethod;
 use rvs_datapath::netwatch::SyncPace;
 use rvs_datapath::nfqueue::NfqueueDevice;
 use rvs_datapath::steer::{NetfilterSteering, SteeringConfig, SteeringSpec};
 use rvs_datapath::tx::{Transmitter, TX_MARK};
-use rvs_datapath::xdp::{self, XdpAttachMode, XdpDevice, XdpProgram, XskSocket};
+use rvs_datapath::xdp::{self, XdpAttachMode, XdpDevice, XdpProgram};
 use rvs_datapath::{run_once, sys, LoopStats};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -347,15 +348,6 @@ fn apply_flow_events(director: &mut crate::server::Director, program: &Mutex<Xdp
     }
 }
 
-/// An interface's index from sysfs.
-fn ifindex(iface: &str) -> anyhow::Result<u32> {
-    let path = format!("/sys/class/net/{iface}/ifindex");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("interface {iface}"))?;
-    text.trim()
-        .parse()
-        .with_context(|| format!("{path}: {:?}", text.trim()))
-}
-
 /// Run `device` through the engine forever, applying flow events to
 /// `program` before each transmit.
 fn spawn_rx<D: rvs_datapath::PacketDevice + Send + 'static>(
@@ -393,7 +385,10 @@ fn spawn_rx<D: rvs_datapath::PacketDevice + Send + 'static>(
 }
 
 /// The XDP datapath: program on every interface (or `--interface`), one
-/// AF_XDP socket per receive queue, NFQUEUE for firewall marks only.
+/// AF_XDP socket per receive queue, attached to interfaces that appear
+/// later too (`Attachments`, on netlink link changes). The NFQUEUE rules
+/// stay installed beside it as a safety net for what XDP passes: marked
+/// packets, clients on the director, oversized (GSO) frames, strays.
 fn try_start_xdp(
     shared: &Arc<Shared>,
     origin: Instant,
@@ -402,71 +397,48 @@ fn try_start_xdp(
     xdp::availability()?;
     let tx = Transmitter::open()?;
     let mut program = XdpProgram::load()?;
-    let ifaces = if opts.interfaces.is_empty() {
-        sys::interfaces()?
-    } else {
-        opts.interfaces.clone()
-    };
-    let mut sockets = Vec::new();
-    let mut attached = Vec::new();
-    for iface in &ifaces {
-        let index = ifindex(iface)?;
-        match program.attach(iface, opts.xdp_mode) {
-            Ok(mode) => {
-                for queue in 0..xdp::rx_queues(iface) {
-                    let socket = XskSocket::open(index, queue)
-                        .with_context(|| format!("AF_XDP socket on {iface} queue {queue}"))?;
-                    program.register_socket(&socket)?;
-                    sockets.push(socket);
-                }
-                attached.push(format!("{iface} ({mode})"));
-            }
-            // An interface named on the command line must work; others
-            // (say, a device without XDP) are left to the kernel.
-            Err(e) if opts.interfaces.is_empty() => {
-                crate::log(&format!("datapath: {e}; not steering there"))
-            }
-            Err(e) => return Err(e.into()),
-        }
+    let mut attachments = xdp::Attachments::new(opts.xdp_mode, opts.interfaces.clone());
+    let report = attachments.sync(&mut program, &xdp::current_links()?);
+    for e in &report.errors {
+        crate::log(&format!("datapath: {e}; not steering there"));
     }
-    if sockets.is_empty() {
+    // An interface named on the command line that exists must work.
+    if !opts.interfaces.is_empty() && !report.errors.is_empty() {
+        anyhow::bail!("XDP attach failed on a named interface");
+    }
+    if report.sockets.is_empty() && !report.errors.is_empty() {
         anyhow::bail!("XDP attached to no interface");
     }
 
-    // Firewall-mark services: XDP never sees marks, so they keep the
-    // NFQUEUE hook (after mangle PREROUTING).
     let steering = Arc::new(Mutex::new(NetfilterSteering::new(SteeringConfig {
         queue: opts.queue,
         tx_mark: TX_MARK,
         interfaces: opts.interfaces.clone(),
     })));
-    let marks = NetfilterSteering::probe()
+    let queue = NetfilterSteering::probe()
         .and_then(|()| NfqueueDevice::bind(opts.queue))
         .map_err(|e| {
             crate::log(&format!(
-                "datapath: no NFQUEUE for firewall-mark services ({e}); they are not forwarded"
+                "datapath: no NFQUEUE beside XDP ({e}); firewall-mark services, clients on \
+                 the director and oversized frames are not forwarded"
             ))
         })
         .ok();
-    let marks_ok = marks.is_some();
+    let queue_ok = queue.is_some();
 
     shared.lock().engine.record_flow_events(true);
     let program = Arc::new(Mutex::new(program));
     let local = refresh(shared, opts, &steering, None);
-    sync_xdp(shared, &program, &steering, &local, marks_ok);
+    sync_xdp(shared, &program, &steering, &local, queue_ok);
 
-    let n_sockets = sockets.len();
-    spawn_rx(
-        "rvsd-xdp-rx",
-        shared,
-        origin,
-        &program,
-        XdpDevice::new(sockets),
-        tx,
-    )?;
-    if let Some(device) = marks {
+    let n_sockets = report.sockets.len();
+    let mut device = XdpDevice::new(report.sockets, Transmitter::open()?)?;
+    device.set_notify(Box::new(|s| crate::log(&format!("datapath: {s}"))));
+    let adder = device.adder();
+    spawn_rx("rvsd-xdp-rx", shared, origin, &program, device, tx)?;
+    if let Some(device) = queue {
         spawn_rx(
-            "rvsd-mark-rx",
+            "rvsd-nfq-rx",
             shared,
             origin,
             &program,
@@ -485,24 +457,75 @@ fn try_start_xdp(
                 let mut pace = SyncPace::new(SYNC_EVERY, REFRESH_EVERY, IDLE_REFRESH_EVERY);
                 let mut tx_probe = Transmitter::open().ok();
                 let mut local = local;
+                let mut too_big_seen = false;
                 loop {
                     if pace.wait() {
                         local = refresh(&shared, &opts, &steering, tx_probe.as_mut());
+                        follow_links(&program, &mut attachments, &adder);
                     }
-                    sync_xdp(&shared, &program, &steering, &local, marks_ok);
+                    sync_xdp(&shared, &program, &steering, &local, queue_ok);
+                    if !too_big_seen {
+                        let stats = program
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .stats();
+                        if stats.too_big > 0 {
+                            too_big_seen = true;
+                            crate::log(
+                                "datapath: xdp: passed a frame longer than an AF_XDP chunk \
+                                 (GSO super-frame) to the NFQUEUE path (further ones counted)",
+                            );
+                        }
+                    }
                 }
             })?;
     }
     crate::log(&format!(
         "datapath: xdp on {} ({n_sockets} AF_XDP socket(s)){}",
-        attached.join(", "),
-        if marks_ok {
-            format!("; nfqueue {} for firewall marks", opts.queue)
+        if report.attached.is_empty() {
+            "no interface yet".to_string()
+        } else {
+            report.attached.join(", ")
+        },
+        if queue_ok {
+            format!("; nfqueue {} beside it", opts.queue)
         } else {
             String::new()
         }
     ));
     Ok(Datapath { steering })
+}
+
+/// Attach the XDP program to interfaces that appeared, hand their
+/// sockets to the receive thread, forget those that went away.
+fn follow_links(
+    program: &Mutex<XdpProgram>,
+    attachments: &mut xdp::Attachments,
+    adder: &xdp::SocketAdder,
+) {
+    let Ok(links) = xdp::current_links() else {
+        return;
+    };
+    let report = attachments.sync(
+        &mut program.lock().unwrap_or_else(PoisonError::into_inner),
+        &links,
+    );
+    for e in &report.errors {
+        crate::log(&format!("datapath: {e}; not steering there"));
+    }
+    for name in &report.forgotten {
+        crate::log(&format!("datapath: xdp: {name} is gone"));
+    }
+    if !report.attached.is_empty() {
+        crate::log(&format!(
+            "datapath: xdp on {} ({} new AF_XDP socket(s))",
+            report.attached.join(", "),
+            report.sockets.len()
+        ));
+    }
+    for socket in report.sockets {
+        adder.add(socket);
+    }
 }
 
 /// Bring the XDP service map (and the NFQUEUE mark rules) in step with
@@ -513,7 +536,7 @@ fn sync_xdp(
     program: &Mutex<XdpProgram>,
     steering: &Mutex<NetfilterSteering>,
     local: &[IpAddr],
-    marks_ok: bool,
+    queue_ok: bool,
 ) {
     let snapshot = shared.lock().engine.snapshot();
     let spec = SteeringSpec::from_snapshot(&snapshot, |a| local.contains(a));
@@ -530,17 +553,24 @@ fn sync_xdp(
         Ok(false) => {}
         Err(e) => crate::log(&format!("datapath: cannot update the XDP service map: {e}")),
     }
-    if marks_ok {
-        let marks_only = SteeringSpec {
-            marks: spec.marks,
-            ..SteeringSpec::default()
-        };
-        if let Err(e) = steering
+    // The NFQUEUE safety net: same rules as the nfqueue datapath; they
+    // only see what XDP passed.
+    if queue_ok {
+        match steering
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .apply(&marks_only)
+            .apply(&spec)
         {
-            crate::log(&format!("datapath: cannot install mark rules: {e}"));
+            // Same wording as the nfqueue datapath: both paths are now
+            // in step with the table.
+            Ok(true) => crate::log(&format!(
+                "datapath: steering {} service(s), {} NAT source(s), {} mark(s)",
+                spec.services.len(),
+                spec.nat_sources.len(),
+                spec.marks.len()
+            )),
+            Ok(false) => {}
+            Err(e) => crate::log(&format!("datapath: cannot install steering rules: {e}")),
         }
     }
     let mut director = shared.lock();

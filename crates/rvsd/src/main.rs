@@ -69,8 +69,9 @@ Runs the rvs director in the foreground and serves its control socket.
                       the route towards the real servers)
   --queue N           NFQUEUE number of the datapath (default 7276)
   --no-datapath       serve the control socket only
-  --datapath KIND     nfqueue (default), xdp (XDP + AF_XDP; NFQUEUE only for
-                      firewall marks) or auto (xdp, else nfqueue)
+  --datapath KIND     nfqueue (default), xdp (XDP + AF_XDP, NFQUEUE beside it
+                      for what XDP passes) or auto (xdp, else nfqueue);
+                      default from $RVSD_DATAPATH when set
   --xdp-mode MODE     auto (native, else generic; default), native or generic
   --config FILE       desired state (health checks, sorry servers); SIGHUP reloads
   --config-format F   toml (default) or keepalived (the LVS half of keepalived.conf)
@@ -83,6 +84,11 @@ fn parse_args() -> Result<Parsed, lexopt::Error> {
     use lexopt::prelude::*;
     let mut args = Args::default();
     args.datapath.queue = datapath::DEFAULT_QUEUE;
+    // The default packet path can come from the environment (lets a test
+    // run or a unit file pick it without changing command lines).
+    if let Ok(kind) = std::env::var("RVSD_DATAPATH") {
+        args.datapath.kind = kind.parse()?;
+    }
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
         match arg {

@@ -4,8 +4,11 @@
 //!
 //! * [`program`]: loads the program with aya, attaches it (native, else
 //!   generic), feeds its service, flow and socket maps.
+//! * [`ifaces`]: which interfaces carry it, following links that appear
+//!   and disappear.
 //! * [`xsk`]: one AF_XDP socket in copy mode (receive only).
-//! * [`device`]: the sockets as one [`crate::PacketDevice`].
+//! * [`device`]: the sockets as one [`crate::PacketDevice`]; completes
+//!   partial checksums ([`csum`]) and re-injects what the engine passes.
 //! * [`keys`]: the byte layout of the map keys.
 //!
 //! Steering is exact: connection openers (TCP SYN, UDP) to a virtual
@@ -15,17 +18,25 @@
 //! packet (and its NAT reply) is steered too. Frames leave through the
 //! host's sockets ([`crate::tx::Transmitter`]).
 //!
-//! What XDP cannot do here: it never sees a netfilter mark (firewall-mark
-//! services still need [`crate::steer`]'s NFQUEUE rules), traffic the
-//! director itself sends, or a frame larger than a UMEM chunk (generic
-//! XDP on veth may hand GSO super-frames; the socket drops them).
+//! What XDP cannot do here, and what covers it: it never sees a
+//! netfilter mark, traffic the director itself sends, or a frame larger
+//! than a UMEM chunk (generic XDP on veth hands GSO super-frames; the
+//! program passes those, counted in [`ProgramStats::too_big`]). rvsd
+//! therefore keeps the NFQUEUE rules of [`crate::steer`] installed beside
+//! the program: frames XDP steered never reach netfilter, so the rules
+//! only see what XDP passed (marked packets, local clients, oversized
+//! frames, which netfilter hands over segmented, stray packets the kernel
+//! should answer) and give it to the engine with the NFQUEUE semantics.
 
+pub mod csum;
 pub mod device;
+pub mod ifaces;
 pub mod keys;
 pub mod program;
 pub mod xsk;
 
-pub use device::{XdpDevice, XdpDeviceStats};
+pub use device::{SocketAdder, XdpDevice, XdpDeviceStats};
+pub use ifaces::{current_links, Attachments, SyncReport};
 pub use program::{availability, AttachedMode, ProgramStats, XdpAttachMode, XdpError, XdpProgram};
 pub use xsk::XskSocket;
 

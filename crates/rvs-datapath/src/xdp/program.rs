@@ -15,9 +15,10 @@
 use super::keys::{flow_key, service_key, FlowKeyBytes, ServiceKeyBytes};
 use super::xsk::XskSocket;
 use aya::maps::{HashMap, MapData, PerCpuArray, XskMap};
+use aya::programs::xdp::XdpLinkId;
 use aya::programs::{Xdp, XdpMode};
 use rvs_core::{FlowEvent, FlowTuple, Protocol};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap as StdHashMap};
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
@@ -112,6 +113,10 @@ pub struct ProgramStats {
     pub steered_flow: u64,
     /// Frames passed to the kernel.
     pub passed: u64,
+    /// Frames of steered traffic passed because they are longer than a
+    /// socket's chunk takes (GSO super-frames of generic XDP); also in
+    /// `passed`.
+    pub too_big: u64,
 }
 
 /// The loaded program and its maps.
@@ -123,7 +128,11 @@ pub struct XdpProgram {
     xsks: XskMap<MapData>,
     stats: PerCpuArray<MapData, u64>,
     installed_services: BTreeSet<ServiceKeyBytes>,
+    /// Interface index of each group of `MAX_QUEUES` XSKMAP slots (0:
+    /// free).
     slots: Vec<u32>,
+    /// The program's link on each attached interface (by index).
+    links: StdHashMap<u32, XdpLinkId>,
     /// Flow inserts refused (map full).
     pub flow_insert_errors: u64,
 }
@@ -175,12 +184,20 @@ impl XdpProgram {
             stats,
             installed_services: BTreeSet::new(),
             slots: Vec::new(),
+            links: StdHashMap::new(),
             flow_insert_errors: 0,
         })
     }
 
-    /// Attach to `iface` in `mode`; returns the mode it runs in.
-    pub fn attach(&mut self, iface: &str, mode: XdpAttachMode) -> Result<AttachedMode, XdpError> {
+    /// Attach to `iface` (index `ifindex`) in `mode`; returns the mode
+    /// it runs in. Attaching where it is attached already is a no-op
+    /// that reports the mode asked for.
+    pub fn attach(
+        &mut self,
+        iface: &str,
+        ifindex: u32,
+        mode: XdpAttachMode,
+    ) -> Result<AttachedMode, XdpError> {
         let prog: &mut Xdp = self
             .ebpf
             .program_mut("rvs_steer")
@@ -196,8 +213,11 @@ impl XdpProgram {
         };
         let mut reasons = Vec::new();
         for (m, got) in attempts {
-            match prog.attach(iface, *m) {
-                Ok(_) => return Ok(*got),
+            match prog.attach_to_if_index(ifindex, *m) {
+                Ok(link) => {
+                    self.links.insert(ifindex, link);
+                    return Ok(*got);
+                }
                 Err(e) => reasons.push(format!("{got}: {}", error_chain(&e))),
             }
         }
@@ -207,15 +227,48 @@ impl XdpProgram {
         })
     }
 
+    /// Forget an interface that went away (or that rvsd stops steering
+    /// from): detach the program's link (already gone with a deleted
+    /// interface; errors are ignored) and free its socket slots.
+    pub fn detach(&mut self, ifindex: u32) {
+        if let Some(link) = self.links.remove(&ifindex) {
+            if let Ok(prog) = self
+                .ebpf
+                .program_mut("rvs_steer")
+                .ok_or(())
+                .and_then(|p| <&mut Xdp>::try_from(p).map_err(|_| ()))
+            {
+                let _ = prog.detach(link);
+            }
+        }
+        let _ = self.ifslots.remove(&ifindex);
+        for s in self.slots.iter_mut().filter(|s| **s == ifindex) {
+            *s = 0;
+        }
+    }
+
+    /// Whether the program is attached to interface `ifindex`.
+    pub fn is_attached(&self, ifindex: u32) -> bool {
+        self.links.contains_key(&ifindex)
+    }
+
     /// Route frames of (`socket`'s interface, queue) into `socket`.
     pub fn register_socket(&mut self, socket: &XskSocket) -> Result<(), XdpError> {
         let ifindex = socket.ifindex();
         if socket.queue() >= MAX_QUEUES {
             return Err(XdpError::TooMany(format!("queue {}", socket.queue())));
         }
-        let slot = match self.slots.iter().position(|i| *i == ifindex) {
-            Some(s) => s,
-            None => {
+        let known = self.slots.iter().position(|i| *i == ifindex);
+        let free = self.slots.iter().position(|i| *i == 0);
+        let slot = match (known, free) {
+            (Some(s), _) => s,
+            (None, Some(s)) => {
+                if let Some(entry) = self.slots.get_mut(s) {
+                    *entry = ifindex;
+                }
+                s
+            }
+            (None, None) => {
                 if self.slots.len() >= MAX_IFACES as usize {
                     return Err(XdpError::TooMany(format!(
                         "{} interfaces",
@@ -310,6 +363,7 @@ impl XdpProgram {
             steered_new: slot(1),
             steered_flow: slot(2),
             passed: slot(3),
+            too_big: slot(4),
         }
     }
 }

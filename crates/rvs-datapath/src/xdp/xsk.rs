@@ -18,10 +18,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Size of one UMEM chunk: the largest frame the socket can take
-/// (larger ones, e.g. generic-XDP GSO super-frames, are dropped by the
-/// kernel and counted in `rx_dropped`).
+/// Size of one UMEM chunk.
 pub const FRAME_SIZE: u32 = 4096;
+/// The longest frame a socket takes in copy mode: a chunk minus the
+/// kernel's `XDP_PACKET_HEADROOM` (256). Longer ones (generic-XDP GSO
+/// super-frames) would be dropped and counted in `rx_dropped`; the XDP
+/// program passes them instead (`MAX_STEER_LEN` in `bpf/rvs_xdp.c`).
+pub const MAX_FRAME_LEN: u32 = FRAME_SIZE - 256;
 /// Chunks per socket (also the fill and RX ring sizes).
 pub const FRAMES: u32 = 2048;
 /// Completion ring size (unused, but required).
@@ -354,9 +357,18 @@ impl AsRawFd for XskSocket {
     }
 }
 
-/// Wait until one of `fds` is readable or `timeout_ms` passed. Returns
-/// whether any is readable.
-pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<bool> {
+/// What [`poll_sockets`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollOutcome {
+    /// Some descriptor is readable.
+    pub readable: bool,
+    /// Indexes (into `fds`) of descriptors in error or hung up: an
+    /// AF_XDP socket whose interface went away reports `POLLERR` forever.
+    pub broken: Vec<usize>,
+}
+
+/// Wait until one of `fds` is readable or broken, or `timeout_ms` passed.
+pub fn poll_sockets(fds: &[RawFd], timeout_ms: i32) -> io::Result<PollOutcome> {
     let mut pfds: Vec<libc::pollfd> = fds
         .iter()
         .map(|&fd| libc::pollfd {
@@ -370,9 +382,74 @@ pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<bool> {
     if rc < 0 {
         let e = io::Error::last_os_error();
         if e.kind() == io::ErrorKind::Interrupted {
-            return Ok(false);
+            return Ok(PollOutcome::default());
         }
         return Err(e);
     }
-    Ok(rc > 0)
+    let mut out = PollOutcome::default();
+    for (i, p) in pfds.iter().enumerate() {
+        if p.revents & libc::POLLIN != 0 {
+            out.readable = true;
+        }
+        if p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+            out.broken.push(i);
+        }
+    }
+    Ok(out)
+}
+
+/// An eventfd that wakes a thread blocked in [`poll_sockets`] (it is
+/// readable after [`Waker::wake`] until [`Waker::clear`]).
+#[derive(Debug)]
+pub struct Waker {
+    fd: OwnedFd,
+}
+
+impl Waker {
+    pub fn new() -> io::Result<Waker> {
+        // SAFETY: eventfd(2) with plain integers.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a new descriptor owned by nobody else.
+        Ok(Waker {
+            fd: unsafe { OwnedFd::from_raw_fd(raw) },
+        })
+    }
+
+    pub fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes the 8 bytes of a live u64; a full counter
+        // (EAGAIN) still leaves the eventfd readable.
+        unsafe {
+            libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8);
+        }
+    }
+
+    pub fn clear(&self) {
+        let mut v: u64 = 0;
+        // SAFETY: reads at most 8 bytes into a live u64; EAGAIN when not
+        // woken is fine (non-blocking).
+        unsafe {
+            libc::read(self.fd.as_raw_fd(), (&mut v as *mut u64).cast(), 8);
+        }
+    }
+}
+
+impl AsRawFd for Waker {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// An interface's index in this network namespace (`if_nametoindex`).
+pub fn if_index(name: &str) -> io::Result<u32> {
+    let c = std::ffi::CString::new(name).map_err(io::Error::other)?;
+    // SAFETY: `c` is a live NUL-terminated string.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if i == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(i)
 }
