@@ -4,11 +4,13 @@
 # Idempotent: only calls apt-get when something is missing.
 set -euo pipefail
 need=()
-for pair in ip:iproute2 curl:curl socat:socat iptables:iptables python3:python3 ethtool:ethtool \
-    ping:iputils-ping clang-14:clang-14; do
+for pair in ip:iproute2 curl:curl socat:socat iptables:iptables ethtool:ethtool \
+    ping:iputils-ping clang-14:clang-14 openssl:openssl; do
   cmd=${pair%%:*} pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
+# Test HTTP servers run Debian's python3 (not a pyenv shim).
+[[ -x /usr/bin/python3 ]] || need+=(python3)
 # The XDP program's headers (bpf/bpf_helpers.h); build.rs compiles it.
 [[ -f /usr/include/bpf/bpf_helpers.h ]] || need+=(libbpf-dev)
 if ((${#need[@]})); then
