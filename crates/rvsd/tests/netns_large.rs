@@ -3,14 +3,18 @@
 //! `--data-binary`, checked by size and SHA-256); a 10 MB upload through
 //! TUN where the real servers' network has MTU 1400 (TCP sets DF: the
 //! client must adapt to ICMP fragmentation-needed about the tunnel path);
-//! and a TTL=1 packet to the VIP answered with ICMP time exceeded.
+//! a TTL=1 packet to the VIP answered with ICMP time exceeded; and the
+//! seed's save / clear / restore with curls right after the restore
+//! (rvsd keeps the steering rules of services that just left the table
+//! for a grace period, so a reload never leaves a window where the
+//! director's own stack refuses clients).
 //!
 //! Needs root; skipped otherwise. Namespaces and processes are removed on
 //! every exit path, panics included.
 
 use rvs_testnet::{
     count_rule, is_root, random_bytes, rule_counters, wait_listening, workspace_bin, NatTopology,
-    Netns, Rvsd, TunTopology,
+    Netns, Rvsd, TunTopology, NAT_VIP,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -157,9 +161,6 @@ fn nat_10_mb_each_way() {
 }
 
 #[test]
-#[ignore = "PMTU through TUN is broken: the router's fragmentation-needed about the \
-            DF-set IPIP packets reaches the director's stack (addressed to the DIP) but \
-            is never queued to rvsd, so it is not relayed to the client; the upload stalls"]
 fn tun_10_mb_upload_adapts_to_a_lower_path_mtu() {
     if !is_root() {
         eprintln!("skipped: needs root for network namespaces");
@@ -305,4 +306,135 @@ fn ttl_1_to_the_vip_gets_time_exceeded() {
         rvs_testnet::curl(&topo.client, "198.51.100.10".parse().expect("ip"), 80).as_deref(),
         Ok("RS1-web1")
     );
+}
+
+/// rvsd's rules in the director's `raw` table (`-A RVS-PRE ...`).
+fn pre_rules(ns: &Netns) -> Vec<String> {
+    let out = ns
+        .run(&["iptables-save", "-t", "raw"])
+        .expect("iptables-save");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("-A RVS-PRE"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `n` curls from the client, in order; each body or error.
+fn curls(topo: &NatTopology, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            topo.curl_from_client(NAT_VIP, 80)
+                .unwrap_or_else(|e| format!("error: {e}"))
+        })
+        .collect()
+}
+
+/// The seed NAT walkthrough of the real kernel
+/// (refvm/captures/seed-nat/transcript.txt, steps 002-032): rr, then
+/// wrr 3:1, `-S -n`, `-C`, `-R` from the saved rules, and curls right
+/// after the restore, which the kernel answers RS2 RS1 RS1 RS1.
+#[test]
+fn nat_clear_and_restore_keeps_clients_served() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let topo = NatTopology::create("rvreload").expect("topology");
+    let d = start_rvsd(&topo.director, &topo.dir);
+    for l in [
+        "-A -t 198.51.100.10:80 -s rr",
+        "-a -t 198.51.100.10:80 -r 203.0.113.11 -m",
+        "-a -t 198.51.100.10:80 -r 203.0.113.12 -m",
+    ] {
+        d.ipvsadm(l).unwrap_or_else(|e| panic!("{e}"));
+    }
+    d.wait_steering(1, 2).expect("steering");
+    assert_eq!(
+        curls(&topo, 4),
+        ["RS2-web2", "RS1-web1", "RS2-web2", "RS1-web1"],
+        "steps 006-009\nrvsd log:\n{}",
+        d.log_text()
+    );
+    for l in [
+        "-E -t 198.51.100.10:80 -s wrr",
+        "-e -t 198.51.100.10:80 -r 203.0.113.11 -m -w 3",
+        "-e -t 198.51.100.10:80 -r 203.0.113.12 -m -w 1",
+    ] {
+        d.ipvsadm(l).unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(
+        curls(&topo, 8),
+        [
+            "RS2-web2", "RS1-web1", "RS1-web1", "RS1-web1", "RS2-web2", "RS1-web1", "RS1-web1",
+            "RS1-web1"
+        ],
+        "steps 015-022"
+    );
+    let saved = d.ipvsadm("-S -n").expect("-S");
+    assert_eq!(
+        saved,
+        "-A -t 198.51.100.10:80 -s wrr\n\
+         -a -t 198.51.100.10:80 -r 203.0.113.11:80 -m -w 3\n\
+         -a -t 198.51.100.10:80 -r 203.0.113.12:80 -m -w 1\n",
+        "step 024"
+    );
+    let steered = pre_rules(&topo.director);
+    assert!(
+        steered.iter().any(|r| r.contains("-d 198.51.100.10/32")),
+        "{steered:?}"
+    );
+
+    d.ipvsadm("-C").expect("-C");
+    let listed = d.ipvsadm("-L -n").expect("-L -n");
+    assert_eq!(listed.lines().count(), 3, "step 026: empty table\n{listed}");
+    // What an operator's script does between the two commands takes a
+    // moment; rvsd's sync (every 50 ms) sees the empty table meanwhile.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        pre_rules(&topo.director),
+        steered,
+        "the rules stay through the grace period after -C"
+    );
+    let exe = d.rvsadm.to_string_lossy().to_string();
+    let out = topo
+        .director
+        .output_with_input(
+            &[&exe, "-R"],
+            &[("RVS_SOCKET", &d.socket)],
+            saved.as_bytes(),
+        )
+        .expect("-R");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Right after the restore, no waiting for rvsd.
+    assert_eq!(
+        curls(&topo, 4),
+        ["RS2-web2", "RS1-web1", "RS1-web1", "RS1-web1"],
+        "steps 029-032\nrvsd log:\n{}",
+        d.log_text()
+    );
+    assert_eq!(pre_rules(&topo.director), steered);
+
+    // A clear that is not followed by a restore: the rules go once the
+    // grace period is over (and not before a second has passed).
+    d.ipvsadm("-C").expect("-C");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(pre_rules(&topo.director), steered, "1 s after -C");
+    d.wait_steering(0, 0)
+        .expect("rules removed after the grace period");
+    let all = topo
+        .director
+        .run(&["iptables-save"])
+        .expect("iptables-save");
+    let all = String::from_utf8_lossy(&all.stdout).to_string();
+    assert!(
+        !all.contains("RVS-"),
+        "rvsd's chains and jumps are gone:\n{all}"
+    );
+    // The director's own stack answers the VIP again: refused.
+    assert!(topo.curl_from_client(NAT_VIP, 80).is_err());
 }
