@@ -32,10 +32,25 @@ impl<'a> Rvsd<'a> {
         dir: &Path,
         extra: &[&str],
     ) -> Result<Rvsd<'a>, TestnetError> {
+        Rvsd::start_wrapped(ns, &[], rvsd, rvsadm, dir, extra)
+    }
+
+    /// Like [`Rvsd::start`], with rvsd run through `wrapper` (a command
+    /// that execs its arguments in place, such as `env -u VAR` or
+    /// `setpriv --bounding-set ... --`, so the PID stays rvsd's).
+    pub fn start_wrapped(
+        ns: &'a Netns,
+        wrapper: &[&str],
+        rvsd: &Path,
+        rvsadm: &Path,
+        dir: &Path,
+        extra: &[&str],
+    ) -> Result<Rvsd<'a>, TestnetError> {
         let socket = dir.join("rvsd.sock").to_string_lossy().to_string();
         let log = dir.join("rvsd.log");
         let exe = rvsd.to_string_lossy().to_string();
-        let mut argv = vec![exe.as_str(), "--socket", socket.as_str()];
+        let mut argv = wrapper.to_vec();
+        argv.extend_from_slice(&[exe.as_str(), "--socket", socket.as_str()]);
         argv.extend_from_slice(extra);
         let pid = ns.spawn(&argv, &[], Some(&log))?;
         let d = Rvsd {

@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod director;
+mod download;
 mod dr;
 mod nat;
 mod netns;
@@ -28,6 +29,7 @@ mod probe;
 mod tun;
 
 pub use director::{workspace_bin, Rvsd};
+pub use download::{start_gated_download, GatedDownload};
 pub use dr::{DrTopology, DR_CIP, DR_DIP, DR_RIP1, DR_RIP2, DR_VIP};
 pub use nat::{
     curl, hold_tcp, start_http, start_http_bound, start_http_on, NatTopology, NAT_CIP, NAT_DIP,

@@ -186,7 +186,7 @@ pub fn start_http_bound(
 
 /// The system Python (a version manager's shim may not work inside a
 /// namespace with a clean environment).
-fn python3() -> &'static str {
+pub(crate) fn python3() -> &'static str {
     if Path::new("/usr/bin/python3").exists() {
         "/usr/bin/python3"
     } else {

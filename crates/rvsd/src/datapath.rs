@@ -21,7 +21,9 @@
 //! flows into AF_XDP sockets instead; the NFQUEUE rules stay as a safety
 //! net that only sees what XDP passed (firewall marks, which XDP never
 //! sees, clients on the director, GSO super-frames, strays).
-//! `--datapath auto` tries XDP and falls back to NFQUEUE, saying why.
+//! `--datapath auto`, the default, tries XDP (native where the driver has
+//! it, generic elsewhere) and falls back to NFQUEUE, logging why (no BPF
+//! object in the build, no privilege to load BPF, attach refused).
 //!
 //! If anything here cannot be set up, rvsd logs why and goes on serving
 //! its control socket without a datapath.
@@ -61,7 +63,7 @@ pub struct DatapathOptions {
     pub queue: u16,
     /// `--no-datapath`: control socket only.
     pub disabled: bool,
-    /// `--datapath`: which packet path (default NFQUEUE).
+    /// `--datapath`: which packet path (default auto: XDP, else NFQUEUE).
     pub kind: DatapathKind,
     /// `--xdp-mode`: native, generic or auto (native, else generic).
     pub xdp_mode: XdpAttachMode,
@@ -71,11 +73,12 @@ pub struct DatapathOptions {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DatapathKind {
     /// iptables NFQUEUE steering (works everywhere iptables does).
-    #[default]
     Nfqueue,
     /// XDP steering into AF_XDP sockets; NFQUEUE only for fwmark services.
     Xdp,
     /// XDP if it can be set up, else NFQUEUE (logged with the reason).
+    /// The default.
+    #[default]
     Auto,
 }
 
@@ -147,6 +150,9 @@ fn try_start(
                 crate::log(&format!(
                     "datapath auto: XDP not usable ({e:#}); falling back to nfqueue"
                 ));
+                // A failure late in the XDP set-up may have turned flow
+                // events on; nothing would drain them on the NFQUEUE path.
+                shared.lock().engine.record_flow_events(false);
                 try_start_nfqueue(shared, origin, opts)
             }
         },

@@ -69,9 +69,10 @@ Runs the rvs director in the foreground and serves its control socket.
                       the route towards the real servers)
   --queue N           NFQUEUE number of the datapath (default 7276)
   --no-datapath       serve the control socket only
-  --datapath KIND     nfqueue (default), xdp (XDP + AF_XDP, NFQUEUE beside it
-                      for what XDP passes) or auto (xdp, else nfqueue);
-                      default from $RVSD_DATAPATH when set
+  --datapath KIND     auto (default: xdp where the BPF program loads and
+                      attaches, else nfqueue, logging why), xdp (XDP +
+                      AF_XDP, NFQUEUE beside it for what XDP passes) or
+                      nfqueue; default from $RVSD_DATAPATH when set
   --xdp-mode MODE     auto (native, else generic; default), native or generic
   --config FILE       desired state (health checks, sorry servers); SIGHUP reloads
   --config-format F   toml (default) or keepalived (the LVS half of keepalived.conf)

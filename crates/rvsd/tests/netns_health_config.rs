@@ -3,8 +3,13 @@
 //! director namespace, curl from the client.
 //!
 //! * a reload (SIGHUP) that adds a service, changes a weight and removes a
-//!   real server while a rate-limited download from a remaining server is
-//!   running: the download completes with the right size and MD5;
+//!   real server while a download from a remaining server is running: the
+//!   download completes with the right size and MD5. The client
+//!   (`rvs_testnet::start_gated_download`) reads slowly through a small
+//!   receive buffer and holds at half the file until the test releases
+//!   it, so the transfer is in flight at the reload however fast the
+//!   datapath is (curl's `--limit-rate` is not: the server pushes the
+//!   file into the client's auto-tuned buffer and closes early);
 //! * an invalid file at start is refused (rvsd exits, naming the line);
 //!   reloads of invalid files (`rvsadm --reload`, SIGHUP) leave
 //!   `ipvsadm -L -n` byte for byte unchanged, and checking goes on;
@@ -21,7 +26,10 @@ use netns_health_lab::{
     md5sum, rvsadm_out, sighup, stop, wait_log, wait_pool, wait_steering, wait_until, Lab, MARGIN,
     RVSD,
 };
-use rvs_testnet::{start_http_on, Netns, Rvsd, Spawned, NAT_RIP1, NAT_RIP2, NAT_VIP};
+use rvs_testnet::{
+    start_gated_download, start_http_on, GatedDownload, Netns, Rvsd, Spawned, NAT_RIP1, NAT_RIP2,
+    NAT_VIP,
+};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -52,30 +60,20 @@ fn serve_big_file(lab: &Lab, len: usize) -> String {
     md5sum(&data)
 }
 
-/// Download VIP:80/big.bin from the client at `rate` into `out` (curl
-/// bounded by `--max-time 60`).
-fn start_download(lab: &Lab, rate: &str, out: &str) -> Spawned {
-    let url = format!("http://{NAT_VIP}/big.bin");
-    lab.topo
-        .client
-        .spawn(
-            &[
-                "curl",
-                "-sS",
-                "--noproxy",
-                "*",
-                "--max-time",
-                "60",
-                "--limit-rate",
-                rate,
-                "-o",
-                out,
-                &url,
-            ],
-            &[],
-            Some(&lab.path("download.log")),
-        )
-        .expect("start the download")
+/// Download VIP:80/big.bin from the client at most `rate` bytes/s,
+/// holding at `hold` bytes until released (at most 60 s); returns once
+/// the first bytes arrived.
+fn start_download(lab: &Lab, rate: u64, hold: u64) -> GatedDownload {
+    start_gated_download(
+        &lab.topo.client,
+        &lab.topo.dir,
+        (NAT_VIP, 80),
+        "/big.bin",
+        rate,
+        hold,
+        Duration::from_secs(60),
+    )
+    .expect("start the download")
 }
 
 /// `(RIP:PORT, ActiveConn)` of the `-L -n` rows of `port`'s service.
@@ -156,10 +154,9 @@ fn reload_during_a_download_keeps_the_transfer_whole() {
     );
     wait_steering(&d, 1, 2);
 
-    // 4 MiB at 1 MiB/s: about 4 s of transfer.
-    let out = lab.path_str("download.bin");
+    // 4 MiB read at 512 KiB/s, held at 2 MiB until released below.
     let started = Instant::now();
-    let dl = start_download(&lab, "1M", &out);
+    let dl = start_download(&lab, 512 << 10, LEN as u64 / 2);
     let busy = busy_server(&d);
     let busy_ip = busy.trim_end_matches(":80").to_string();
     std::thread::sleep(Duration::from_millis(500));
@@ -208,12 +205,15 @@ type = "http"
         ],
         MARGIN,
     );
-    // The reload happened while the transfer was running, and the
-    // connection is still there.
+    // The reload happened while the transfer was running (part of the
+    // body received, the client still reading), and the connection is
+    // still there.
+    let at_reload = dl.received();
     assert!(
-        lab.topo.client.is_running(dl),
-        "the download ended before the reload was applied ({:?}); log:\n{}",
+        lab.topo.client.is_running(dl.pid) && at_reload < LEN as u64,
+        "the download ended before the reload was applied ({:?}, {at_reload} bytes): {}\nlog:\n{}",
         started.elapsed(),
+        dl.log_text(),
         d.log_text()
     );
     assert!(
@@ -229,15 +229,24 @@ type = "http"
     };
     wait_steering(&d, 2, 1);
     assert_eq!(lab.curl(NAT_VIP, 8080).as_deref(), Ok(page));
+    // Bytes keep arriving on the old connection after the reload (unless
+    // the client already sits at its hold point).
+    if at_reload < LEN as u64 / 2 {
+        let more = wait_until("bytes after the reload", MARGIN, || {
+            dl.received() > at_reload
+        });
+        assert!(
+            more,
+            "no byte after the reload ({at_reload}): {}",
+            dl.log_text()
+        );
+    }
+    assert!(lab.topo.client.is_running(dl.pid), "{}", dl.log_text());
 
-    let status = wait_exit(&lab.topo.client, dl, Duration::from_secs(40));
-    assert_eq!(
-        status,
-        "exit status: 0",
-        "curl: {}",
-        std::fs::read_to_string(lab.path("download.log")).unwrap_or_default()
-    );
-    let got = std::fs::read(&out).expect("the downloaded file");
+    dl.release().expect("release the download");
+    let status = wait_exit(&lab.topo.client, dl.pid, Duration::from_secs(40));
+    assert_eq!(status, "exit status: 0", "client: {}", dl.log_text());
+    let got = std::fs::read(&dl.out).expect("the downloaded file");
     assert_eq!(got.len(), LEN);
     assert_eq!(md5sum(&got), md5);
     let log = d.log_text();
@@ -665,10 +674,10 @@ fn metrics_scraped_during_traffic_move() {
     assert!(delta(&m0, &m1, &format!("rvs_service_in_bytes_total{svc}")) >= 40 * inp);
     assert!(delta(&m0, &m1, &format!("rvs_service_out_bytes_total{svc}")) >= 40 * outp + 6 * 9);
 
-    // During a download (2 MiB at 512 KiB/s): two scrapes a second
-    // apart see the busy server's outgoing bytes grow.
-    let out = lab.path_str("download.bin");
-    let dl = start_download(&lab, "512K", &out);
+    // During a download (2 MiB read at 512 KiB/s, held at 1.5 MiB until
+    // released): two scrapes a second apart see the busy server's
+    // outgoing bytes grow.
+    let dl = start_download(&lab, 512 << 10, (LEN as u64 * 3) / 4);
     let busy = busy_server(&d);
     let busy_ip = busy.trim_end_matches(":80");
     let m2 = scrape(&lab, metrics);
@@ -699,10 +708,15 @@ fn metrics_scraped_during_traffic_move() {
         sample(&m3, "rvs_drops_total{reason=\"no_dest\"}"),
         sample(&m0, "rvs_drops_total{reason=\"no_dest\"}")
     );
-    assert!(lab.topo.client.is_running(dl), "download over too early");
-    let status = wait_exit(&lab.topo.client, dl, Duration::from_secs(30));
-    assert_eq!(status, "exit status: 0");
-    assert_eq!(std::fs::read(&out).expect("download").len(), LEN);
+    assert!(
+        lab.topo.client.is_running(dl.pid),
+        "download over too early: {}",
+        dl.log_text()
+    );
+    dl.release().expect("release the download");
+    let status = wait_exit(&lab.topo.client, dl.pid, Duration::from_secs(30));
+    assert_eq!(status, "exit status: 0", "client: {}", dl.log_text());
+    assert_eq!(std::fs::read(&dl.out).expect("download").len(), LEN);
     let m4 = scrape(&lab, metrics);
     assert!(
         delta(&m0, &m4, &format!("rvs_service_out_bytes_total{svc}")) >= LEN as u64,
