@@ -9,7 +9,15 @@
 //!   the engine may own: packets to a virtual service (VIP, protocol, port)
 //!   and, for NAT real servers, packets from RIP:rport (the replies). Every
 //!   rule carries `--queue-bypass`, so with rvsd gone (even `kill -9`) the
-//!   kernel handles everything (fail open).
+//!   kernel handles everything (fail open). It also queues the ICMP
+//!   errors the engine may have to relay (PMTU through tunnels, errors
+//!   about NAT connections); the engine passes the others to the host.
+//!   Each ruleset change is one atomic `iptables-restore` transaction,
+//!   and rules of services that just left the table linger 2 s, so a
+//!   `-C`/`-R` reload never opens a window of refused connections.
+//! * A queue that overflows (rvsd not keeping up) drops, it does not fail
+//!   open: accepted overflow would reach the director's own stack, which
+//!   resets LVS connections (decision and limits in [`nfqueue`]).
 //! * [`nfqueue::NfqueueDevice`] receives the queued IP packets (the kernel
 //!   has already segmented GSO packets and completed partial checksums), puts
 //!   a placeholder Ethernet header in front for the engine, and gives each

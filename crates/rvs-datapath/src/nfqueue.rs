@@ -3,24 +3,44 @@
 //! Ethernet header for the engine, and go back with `NF_ACCEPT`
 //! ([`Release::ToHost`]) or `NF_DROP` ([`Release::Consume`]).
 //!
-//! The queue is bound in fail-open mode (a full queue accepts rather than
-//! drops) and without GSO, so the kernel segments super-packets and
-//! completes partial checksums before queueing.
+//! The queue is bound without GSO, so the kernel segments super-packets
+//! and completes partial checksums before queueing.
 //!
-//! The queue's netlink socket gets a large receive buffer: with the
-//! default one (`rmem_default`, about 208 KiB, roughly a hundred queued
-//! packets) a burst from one client overflows it, and a fail-open queue
-//! then hands the overflow to the director's own stack, which answers
-//! each VIP-bound segment with a TCP reset and kills the connection.
+//! # When the queue overflows: drop, not fail open
+//! Two limits bound what the kernel holds for rvsd: the queue length
+//! (`NFQA_CFG_QUEUE_MAXLEN`, [`QUEUE_MAX_LEN`] packets, the kernel's
+//! default being 1024) and the receive buffer of the queue's netlink
+//! socket (the default `rmem_default`, about 208 KiB, holds roughly a
+//! hundred full-size packets; rvsd forces [`RCVBUF_BYTES`], which the
+//! kernel doubles, more than [`QUEUE_MAX_LEN`] full-size packets take).
+//! Past either limit the kernel either drops the packet or, with the
+//! queue's fail-open flag (`NFQA_CFG_F_FAIL_OPEN`), accepts it as if no
+//! rule had queued it. rvsd binds the queue **without** fail-open:
+//! every steered packet belongs to a virtual service or to a NAT
+//! connection, and the director's own stack has no socket for any of
+//! them, so an accepted overflow is answered with a TCP reset (to the
+//! client for VIP-bound segments; by the client to the real server for
+//! NAT replies forwarded untranslated) or an ICMP port unreachable,
+//! which kills connections that a drop would only have slowed down
+//! (TCP retransmits a dropped segment; the kernel's IPVS also drops
+//! under overload). Fail open where it matters, when rvsd is not there
+//! at all (stopped, crashed, `kill -9`), is a different mechanism: the
+//! rules' `--queue-bypass`, which accepts packets while no process is
+//! bound to the queue. A running rvsd that stops reading (stopped with
+//! SIGSTOP, say) therefore drops what is steered once the queue is full,
+//! as an overloaded kernel would; the queue's `queue_dropped` counter in
+//! `/proc/net/netfilter/nfnetlink_queue` shows it.
 
 use crate::{DatapathError, PacketDevice, Release, RxFrame, ETH_HLEN};
 use rvs_core::PacketMeta;
 
-/// Packets the kernel holds for rvsd before it starts to fail open.
-const QUEUE_MAX_LEN: u32 = 4096;
+/// Packets the kernel holds for rvsd before it drops (see the module
+/// doc): about a second of a busy director's traffic, and within what
+/// [`RCVBUF_BYTES`] holds of full-size packets.
+pub const QUEUE_MAX_LEN: u32 = 8192;
 
 /// Receive buffer of the queue's netlink socket (see the module doc).
-const RCVBUF_BYTES: i32 = 16 << 20;
+pub const RCVBUF_BYTES: i32 = 16 << 20;
 
 /// A bound netfilter queue.
 pub struct NfqueueDevice {
@@ -64,8 +84,9 @@ impl NfqueueDevice {
         queue
             .bind(num)
             .map_err(|e| DatapathError::io(what("bind"), e))?;
+        // Drop, never accept, what does not fit (see the module doc).
         queue
-            .set_fail_open(num, true)
+            .set_fail_open(num, false)
             .map_err(|e| DatapathError::io(what("fail-open"), e))?;
         queue
             .set_recv_gso(num, false)

@@ -7,7 +7,9 @@
 //! seed's save / clear / restore with curls right after the restore
 //! (rvsd keeps the steering rules of services that just left the table
 //! for a grace period, so a reload never leaves a window where the
-//! director's own stack refuses clients).
+//! director's own stack refuses clients); and a queue overflow while
+//! rvsd is not reading (SIGSTOP): the overflow is dropped, never handed
+//! to the director's stack.
 //!
 //! Needs root; skipped otherwise. Namespaces and processes are removed on
 //! every exit path, panics included.
@@ -27,7 +29,11 @@ fn bin(package: &str, name: &str) -> PathBuf {
 }
 
 fn start_rvsd<'a>(ns: &'a Netns, dir: &Path) -> Rvsd<'a> {
-    Rvsd::start(ns, Path::new(RVSD), &bin("rvsadm", "rvsadm"), dir, &[]).expect("start rvsd")
+    start_rvsd_with(ns, dir, &[])
+}
+
+fn start_rvsd_with<'a>(ns: &'a Netns, dir: &Path, extra: &[&str]) -> Rvsd<'a> {
+    Rvsd::start(ns, Path::new(RVSD), &bin("rvsadm", "rvsadm"), dir, extra).expect("start rvsd")
 }
 
 /// An HTTP server on 0.0.0.0:8000 answering each POST with
@@ -341,7 +347,8 @@ fn nat_clear_and_restore_keeps_clients_served() {
         return;
     }
     let topo = NatTopology::create("rvreload").expect("topology");
-    let d = start_rvsd(&topo.director, &topo.dir);
+    // The steering rules under test are the NFQUEUE datapath's.
+    let d = start_rvsd_with(&topo.director, &topo.dir, &["--datapath", "nfqueue"]);
     for l in [
         "-A -t 198.51.100.10:80 -s rr",
         "-a -t 198.51.100.10:80 -r 203.0.113.11 -m",
@@ -437,4 +444,125 @@ fn nat_clear_and_restore_keeps_clients_served() {
     );
     // The director's own stack answers the VIP again: refused.
     assert!(topo.curl_from_client(NAT_VIP, 80).is_err());
+}
+
+/// A counter of `/proc/net/snmp` in `ns` (`Udp`, `NoPorts`, ...).
+fn snmp(ns: &Netns, group: &str, name: &str) -> u64 {
+    let out = ns.run(&["cat", "/proc/net/snmp"]).expect("snmp");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let prefix = format!("{group}:");
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let [names, values] = rows.as_slice() else {
+        panic!("no {group} rows in /proc/net/snmp:\n{text}");
+    };
+    let at = names
+        .iter()
+        .position(|n| *n == name)
+        .unwrap_or_else(|| panic!("no {group} {name}"));
+    values
+        .get(at)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{group} {name} value"))
+}
+
+/// `/proc/net/netfilter/nfnetlink_queue` of `ns`: per queue number,
+/// (packets waiting, dropped by the queue length, dropped by the socket).
+fn queue_stats(ns: &Netns, queue: u16) -> Option<(u64, u64, u64)> {
+    let out = ns
+        .run(&["cat", "/proc/net/netfilter/nfnetlink_queue"])
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        let f: Vec<u64> = l
+            .split_whitespace()
+            .map(|w| w.parse().unwrap_or(0))
+            .collect();
+        (f.first() == Some(&u64::from(queue)) && f.len() >= 7).then(|| (f[2], f[5], f[6]))
+    })
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// rvsd stops reading its queue (SIGSTOP) while a client sends more
+/// datagrams to a UDP virtual service than the queue holds: what does
+/// not fit is dropped, so the director's own stack never sees a packet
+/// for the VIP (no `Udp NoPorts`, no port unreachable); once rvsd goes
+/// on, the queued packets are forwarded and new connections served.
+#[test]
+fn queue_overflow_drops_instead_of_reaching_the_host() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let topo = NatTopology::create("rvqfull").expect("topology");
+    let d = start_rvsd_with(&topo.director, &topo.dir, &["--datapath", "nfqueue"]);
+    for l in [
+        "-A -u 198.51.100.10:5353 -s rr",
+        "-a -u 198.51.100.10:5353 -r 203.0.113.11 -m",
+        "-A -t 198.51.100.10:80 -s rr",
+        "-a -t 198.51.100.10:80 -r 203.0.113.11 -m",
+    ] {
+        d.ipvsadm(l).unwrap_or_else(|e| panic!("{e}"));
+    }
+    d.wait_steering(2, 2).expect("steering");
+    let queue = 7276;
+    let no_ports_before = snmp(&topo.director, "Udp", "NoPorts");
+    let (_, dropped_before, _) = queue_stats(&topo.director, queue).expect("queue bound");
+    // More than rvsd's queue length (8192) in one burst, from 20 source
+    // ports (20 connections): bounded, and done in well under a second.
+    let script = "import socket\n\
+         socks=[socket.socket(socket.AF_INET,socket.SOCK_DGRAM) for _ in range(20)]\n\
+         n=0\n\
+         for i in range(12000):\n    \
+             try:\n        socks[i%20].sendto(b'x'*32,('198.51.100.10',5353)); n+=1\n    \
+             except OSError:\n        pass\n\
+         print(n)\n";
+    signal(d.pid.pid, "-STOP");
+    let sent = topo.client.output(&["/usr/bin/python3", "-c", script], &[]);
+    // Let the last datagrams cross the veth before looking.
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = queue_stats(&topo.director, queue);
+    let no_ports = snmp(&topo.director, "Udp", "NoPorts");
+    signal(d.pid.pid, "-CONT");
+    let sent = sent.expect("python3");
+    let sent_text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&sent.stdout),
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let sent: u64 = sent_text.trim().parse().unwrap_or(0);
+    assert!(
+        sent > 8192,
+        "the client sent only {sent} datagrams: {sent_text}"
+    );
+    let (waiting, dropped, user_dropped) = stats.expect("queue stats");
+    assert_eq!(
+        no_ports, no_ports_before,
+        "overflow reached the director's stack (Udp NoPorts); queue: waiting {waiting}, \
+         dropped {dropped}, socket {user_dropped}"
+    );
+    assert!(
+        dropped > dropped_before,
+        "the queue never overflowed: waiting {waiting}, dropped {dropped}, socket {user_dropped}"
+    );
+    // rvsd goes on: the queue drains and new clients are served.
+    Netns::wait_for("queue drained", Duration::from_secs(20), || {
+        queue_stats(&topo.director, queue).is_some_and(|s| s.0 == 0)
+    })
+    .expect("drained");
+    assert_eq!(
+        rvs_testnet::curl(&topo.client, NAT_VIP, 80).as_deref(),
+        Ok("RS1-web1"),
+        "rvsd log:\n{}",
+        d.log_text()
+    );
 }
