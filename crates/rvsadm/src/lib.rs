@@ -5,10 +5,12 @@
 //! ipvsadm does ([`format`], [`save`]), validates whole restore streams
 //! before applying them ([`restore`]), and runs all that against any
 //! [`rvs_api::Director`] ([`run()`]). Name lookups go through a
-//! [`resolve::Resolver`] that reads `/etc/hosts` and `/etc/services` only.
+//! [`resolve::Resolver`]: the binary asks the C library (nsswitch, as
+//! ipvsadm does); tests inject file-based or numeric resolvers.
 //! As `ipvsadm-save` / `ipvsadm-restore` (by program name) and with
 //! `--save-rules` / `--load-rules` it saves and restores whole tables
-//! ([`rules`]). It holds no state of its own and does no networking.
+//! ([`rules`]). It holds no state of its own; its only network use is the C library's
+//! name lookups when listing without `-n`.
 
 #![forbid(unsafe_code)]
 
