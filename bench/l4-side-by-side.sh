@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs the shared L4 bench harness (/work/shared/bench, see its README.md) with rvs
+# as its `custom` load balancer (bench/lb-rvs.sh), side by side with its own
+# plugins. Needs root, the harness's packages (its setup.sh) and release binaries:
+#   cargo build --release -p rvsd -p rvsadm
+#   bench/l4-side-by-side.sh                  # -p -n 2 -r 1 -d 5 direct nft-dnat haproxy custom
+#   bench/l4-side-by-side.sh -p -n "2 4" -r 3 direct nft-dnat haproxy nginx-stream custom
+# Arguments are run.sh's (options, then LBs; `custom` is rvs). Environment:
+#   BENCH        harness directory (default /work/shared/bench)
+#   RVS_BIN_DIR  directory holding rvsd and rvsadm (default target/release here)
+#   NICE         priority of the harness and all it starts (default -10: the
+#                machine is shared with compiles); other run.sh knobs pass through.
+# Results: /tmp/lbbench-results/<date>-<mode>/ (report.md, results.tsv, raw/; the
+# rvs runs' raw/.../rvs/ holds rvsd.log and rvs-stats.log).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${BENCH:=/work/shared/bench}"
+: "${RVS_BIN_DIR:=$here/../target/release}"
+: "${NICE:=-10}"
+[ "$(id -u)" = 0 ] || { echo "run as root (network namespaces)" >&2; exit 1; }
+for b in rvsd rvsadm; do
+  [ -x "$RVS_BIN_DIR/$b" ] ||
+    { echo "missing $RVS_BIN_DIR/$b: cargo build --release -p rvsd -p rvsadm" >&2; exit 1; }
+done
+[ $# -gt 0 ] || set -- -p -n 2 -r 1 -d 5 direct nft-dnat haproxy custom
+RVS_BIN_DIR=$(cd "$RVS_BIN_DIR" && pwd)
+export RVS_BIN_DIR NICE
+export LB_NAME=rvs
+export LB_START="exec $here/lb-rvs.sh run"
+export LB_STOP="$here/lb-rvs.sh stop"
+echo "rvs binaries: $RVS_BIN_DIR ($(stat -c '%y' "$RVS_BIN_DIR/rvsd" | cut -d. -f1))" >&2
+cd "$BENCH"
+exec ./run.sh "$@"
