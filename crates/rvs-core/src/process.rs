@@ -411,6 +411,11 @@ impl Engine {
                 .filter(|&ct| self.check_template(ct));
             match existing {
                 Some(ct) => {
+                    // `ip_vs_conn_put(ct)`: every connection scheduled
+                    // through a template restarts its timer with its
+                    // timeout (the persistence timeout, or 60 s once it
+                    // has been re-armed for the connections it controls).
+                    self.conns.touch(ct, now);
                     template = Some(ct);
                     match self.conns.get(ct).and_then(|c| c.dest()) {
                         Some(d) => d,

@@ -1,0 +1,123 @@
+//! Persistence template re-arming through `Engine::process`, against the
+//! kernel's rule: `ip_vs_sched_persist` ends with `ip_vs_conn_put(ct)`,
+//! which restarts the template's timer with its timeout each time a
+//! connection is scheduled through it.
+
+use rvs_core::conn::EngineTime;
+use rvs_core::{
+    Command, DestConfig, Engine, FwdMethod, PacketMeta, Protocol, Route, ServiceConfig, ServiceKey,
+    Verdict,
+};
+use rvs_wire::testframe::FrameBuilder;
+use rvs_wire::TcpFlags;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+const CIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+const RS1: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 11);
+const RS2: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 12);
+
+fn t(secs: u64) -> EngineTime {
+    EngineTime::from_secs(secs)
+}
+
+fn key(protocol: Protocol) -> ServiceKey {
+    ServiceKey::Addr {
+        protocol,
+        addr: IpAddr::V4(VIP),
+        port: 80,
+    }
+}
+
+fn rr_service(protocol: Protocol, persistent: Option<u32>) -> Engine {
+    let mut e = Engine::new();
+    let mut c = ServiceConfig::new(key(protocol));
+    c.scheduler = "rr".into();
+    c.persistent = persistent;
+    e.apply(Command::AddService(c)).expect("add service");
+    for rip in [RS1, RS2] {
+        e.apply(Command::AddDest {
+            service: key(protocol),
+            dest: dest(rip, 1),
+        })
+        .expect("add dest");
+    }
+    e
+}
+
+fn dest(rip: Ipv4Addr, weight: i32) -> DestConfig {
+    let mut d = DestConfig::new(IpAddr::V4(rip), 80);
+    d.fwd = FwdMethod::Masq;
+    d.weight = weight;
+    d
+}
+
+fn hop(v: &Verdict) -> IpAddr {
+    match v {
+        Verdict::Forward(tx) => match tx.route {
+            Route::Routed { next_hop } | Route::Direct { next_hop } => next_hop,
+        },
+        other => panic!("expected Forward, got {other:?}"),
+    }
+}
+
+fn tcp(cport: u16, flags: TcpFlags, now: u64, e: &mut Engine) -> Verdict {
+    let mut f = FrameBuilder::tcp(
+        SocketAddr::new(IpAddr::V4(CIP), cport),
+        SocketAddr::new(IpAddr::V4(VIP), 80),
+    )
+    .flags(flags)
+    .build();
+    e.process(&mut f, PacketMeta::default(), t(now))
+}
+
+fn udp(cport: u16, now: u64, e: &mut Engine) -> Verdict {
+    let mut f = FrameBuilder::udp(
+        SocketAddr::new(IpAddr::V4(CIP), cport),
+        SocketAddr::new(IpAddr::V4(VIP), 80),
+    )
+    .build();
+    e.process(&mut f, PacketMeta::default(), t(now))
+}
+
+fn template_expiry_ms(e: &Engine, now: u64) -> u64 {
+    e.connections_at(t(now))
+        .into_iter()
+        .find(|c| c.is_template)
+        .expect("template")
+        .expires_ms
+}
+
+#[test]
+fn a_connection_through_a_template_restarts_its_timer() {
+    let mut e = rr_service(Protocol::Tcp, Some(300));
+    let first = hop(&tcp(50000, TcpFlags::SYN, 1, &mut e));
+    assert_eq!(template_expiry_ms(&e, 1), 300_000);
+    // 199 s later a new connection of the same client uses the template:
+    // its timer starts again from now (kernel: ip_vs_conn_put(ct)).
+    assert_eq!(hop(&tcp(50001, TcpFlags::SYN, 200, &mut e)), first);
+    assert_eq!(template_expiry_ms(&e, 200), 300_000);
+    // Both SYN_RECV connections (60 s) are gone long before 450 s; the
+    // template (due at 500 s) still sends the client to the same server.
+    e.tick(t(450));
+    assert_eq!(e.conn_count(), 1, "only the template is left");
+    assert_eq!(hop(&tcp(50002, TcpFlags::SYN, 450, &mut e)), first);
+    // Without further connections it expires 300 s after the last one.
+    e.tick(t(749));
+    assert_eq!(template_expiry_ms(&e, 749), 1_000);
+    e.tick(t(811));
+    assert_eq!(e.conn_count(), 0);
+}
+
+#[test]
+fn a_template_rearmed_for_its_connections_keeps_the_60_s_timeout() {
+    let mut e = rr_service(Protocol::Udp, Some(10));
+    let first = hop(&udp(40000, 0, &mut e));
+    // The UDP connection (300 s) outlives the 10 s template: at 10 s the
+    // template is re-armed for 60 s because it still controls it.
+    e.tick(t(10));
+    assert_eq!(template_expiry_ms(&e, 10), 60_000);
+    // A new connection restarts the template's timer with that 60 s.
+    assert_eq!(hop(&udp(40001, 30, &mut e)), first);
+    assert_eq!(template_expiry_ms(&e, 30), 60_000);
+}
