@@ -158,9 +158,11 @@ impl Engine {
         let mut conn = self.conns.lookup_in(&in_key);
 
         // A packet that opens a connection on a port whose old connection
-        // is still listed (conn_reuse_mode, expire_nodest_conn).
+        // is still listed (conn_reuse_mode, expire_nodest_conn). Only a
+        // TCP SYN or an SCTP INIT counts here (`is_new_conn`), never UDP
+        // and whatever `sloppy_*` says.
         if let Some(id) = conn {
-            if self.opens_connection(protocol, &info) {
+            if is_new_conn(protocol, &info) {
                 if let Some(c) = self.conns.get(id) {
                     let weight = c.dest().and_then(|d| self.dest_weight(d));
                     let knobs = ReuseKnobs {
@@ -935,6 +937,16 @@ pub(crate) fn drop_verdict(reason: DropReason) -> Verdict {
     Verdict::Drop {
         reason,
         reply: None,
+    }
+}
+
+/// The kernel's `is_new_conn`: a TCP segment with SYN or an SCTP packet
+/// whose first chunk is INIT; never UDP.
+fn is_new_conn(protocol: Protocol, info: &PacketInfo) -> bool {
+    match protocol {
+        Protocol::Tcp => opens_tcp(TcpFlags(info.tcp_flags)),
+        Protocol::Sctp => info.sctp_chunk.is_some_and(opens_sctp),
+        Protocol::Udp => false,
     }
 }
 

@@ -1,7 +1,12 @@
-//! Persistence template re-arming through `Engine::process`, against the
-//! kernel's rule: `ip_vs_sched_persist` ends with `ip_vs_conn_put(ct)`,
-//! which restarts the template's timer with its timeout each time a
-//! connection is scheduled through it.
+//! Persistence template re-arming and port-reuse decisions through
+//! `Engine::process`, against the kernel's rules:
+//! * `ip_vs_sched_persist` ends with `ip_vs_conn_put(ct)`, which restarts
+//!   the template's timer with its timeout each time a connection is
+//!   scheduled through it;
+//! * `ip_vs_in` only looks at port reuse for `is_new_conn` packets (TCP SYN,
+//!   SCTP INIT; never UDP, whatever `sloppy_tcp` says), and
+//!   `expire_nodest_conn` with a weight-0 server reschedules controlled
+//!   connections too (kernel commit c95c07836fa4).
 
 use rvs_core::conn::EngineTime;
 use rvs_core::{
@@ -50,6 +55,14 @@ fn dest(rip: Ipv4Addr, weight: i32) -> DestConfig {
     d.fwd = FwdMethod::Masq;
     d.weight = weight;
     d
+}
+
+fn knob(e: &mut Engine, name: &str, value: i64) {
+    e.apply(Command::SetKnob {
+        name: name.into(),
+        value,
+    })
+    .expect("knob");
 }
 
 fn hop(v: &Verdict) -> IpAddr {
@@ -120,4 +133,73 @@ fn a_template_rearmed_for_its_connections_keeps_the_60_s_timeout() {
     // A new connection restarts the template's timer with that 60 s.
     assert_eq!(hop(&udp(40001, 30, &mut e)), first);
     assert_eq!(template_expiry_ms(&e, 30), 60_000);
+}
+
+#[test]
+fn udp_packets_to_a_weight_0_server_stay_on_their_connection_with_expire_nodest_conn() {
+    let mut e = rr_service(Protocol::Udp, None);
+    knob(&mut e, "expire_nodest_conn", 1);
+    let first = hop(&udp(41000, 1, &mut e));
+    let IpAddr::V4(first_v4) = first else {
+        panic!("v4")
+    };
+    // Drain the server: weight 0 (keepalived's inhibit_on_failure).
+    e.apply(Command::EditDest {
+        service: key(Protocol::Udp),
+        dest: dest(first_v4, 0),
+    })
+    .expect("edit");
+    // UDP is never `is_new_conn`: the flow keeps its connection.
+    for now in 2..5 {
+        assert_eq!(hop(&udp(41000, now, &mut e)), first);
+    }
+    assert_eq!(e.stats().conns_created, 1);
+    assert_eq!(e.conn_count(), 1);
+}
+
+#[test]
+fn sloppy_tcp_does_not_make_an_ack_reuse_a_time_wait_port() {
+    let mut e = rr_service(Protocol::Tcp, None);
+    knob(&mut e, "sloppy_tcp", 1);
+    let first = hop(&tcp(42000, TcpFlags::SYN, 1, &mut e));
+    // Client FIN, then a server FIN seen by the NAT director: TIME_WAIT.
+    tcp(42000, TcpFlags::ACK | TcpFlags::FIN, 1, &mut e);
+    let IpAddr::V4(rip) = first else { panic!("v4") };
+    let mut reply = FrameBuilder::tcp(
+        SocketAddr::new(IpAddr::V4(rip), 80),
+        SocketAddr::new(IpAddr::V4(CIP), 42000),
+    )
+    .flags(TcpFlags::ACK | TcpFlags::FIN)
+    .build();
+    e.process(&mut reply, PacketMeta::default(), t(1));
+    assert_eq!(e.connections_at(t(1))[0].state, "TIME_WAIT");
+    // A late ACK is not a new connection: it stays on the old entry.
+    assert_eq!(hop(&tcp(42000, TcpFlags::ACK, 2, &mut e)), first);
+    assert_eq!(e.stats().conns_created, 1);
+    // A SYN is: conn_reuse_mode 1 reschedules it (rr moves on).
+    assert_ne!(hop(&tcp(42000, TcpFlags::SYN, 3, &mut e)), first);
+    assert_eq!(e.stats().conns_created, 2);
+}
+
+#[test]
+fn expire_nodest_conn_reschedules_a_persistent_connection_to_a_weight_0_server() {
+    let mut e = rr_service(Protocol::Tcp, Some(300));
+    knob(&mut e, "expire_nodest_conn", 1);
+    knob(&mut e, "expire_quiescent_template", 1);
+    let first = hop(&tcp(43000, TcpFlags::SYN, 1, &mut e));
+    tcp(43000, TcpFlags::ACK, 1, &mut e);
+    let IpAddr::V4(first_v4) = first else {
+        panic!("v4")
+    };
+    e.apply(Command::EditDest {
+        service: key(Protocol::Tcp),
+        dest: dest(first_v4, 0),
+    })
+    .expect("edit");
+    // The same client port opens again: the controlled connection is
+    // rescheduled, the quiescent template is invalidated, and the other
+    // server gets it.
+    let again = hop(&tcp(43000, TcpFlags::SYN, 2, &mut e));
+    assert_ne!(again, first);
+    assert_eq!(e.stats().conns_created, 2);
 }

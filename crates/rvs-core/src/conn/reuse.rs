@@ -5,8 +5,9 @@
 //!
 //! What the engine does with the answer:
 //! 1. Only ask for packets that open a connection ([`opens_tcp`],
-//!    [`opens_sctp`]), that are not non-first fragments, and that matched
-//!    an entry with [`super::ConnTable::lookup_in`].
+//!    [`opens_sctp`]; never UDP, and `sloppy_tcp`/`sloppy_sctp` do not
+//!    widen this), that are not non-first fragments, and that matched an
+//!    entry with [`super::ConnTable::lookup_in`].
 //! 2. [`ReuseAction::Keep`]: process the packet on the existing entry.
 //! 3. [`ReuseAction::Reschedule`]: if `expire_old`, call
 //!    [`super::ConnTable::expire_now`] on the old entry (it is freed by the
@@ -94,20 +95,21 @@ pub fn is_new_conn_expected(
 ///   keep the packet on the old path (`ip_vs_conn_uses_old_conntrack`);
 ///   `false` unless the engine emulates conntrack.
 ///
-/// Connections linked to a template (or FTP control connection) are
-/// always kept.
+/// `expire_nodest_conn` with a weight-0 server reschedules whatever
+/// `conn_reuse_mode` is, controlled (persistent) connections included: the
+/// new connection then goes through the template check (kernel commit
+/// c95c07836fa4, "Fix reuse connection if RS weight is 0"). Otherwise a
+/// connection linked to a template (or FTP control connection) is kept.
 pub fn reuse_decision(
     conn: &Conn,
     dest_weight: Option<i32>,
     knobs: &ReuseKnobs,
     uses_old_conntrack: bool,
 ) -> ReuseAction {
-    if conn.control().is_some() {
-        return ReuseAction::Keep;
-    }
     let resched = if knobs.expire_nodest_conn && dest_weight == Some(0) {
         true
     } else if knobs.conn_reuse_mode != 0
+        && conn.control().is_none()
         && is_new_conn_expected(
             conn.protocol(),
             conn.state(),
