@@ -203,3 +203,34 @@ fn expire_nodest_conn_reschedules_a_persistent_connection_to_a_weight_0_server()
     assert_ne!(again, first);
     assert_eq!(e.stats().conns_created, 2);
 }
+
+#[test]
+fn an_invalidated_template_lists_virtual_and_destination_port_65535() {
+    let mut e = rr_service(Protocol::Tcp, Some(300));
+    knob(&mut e, "expire_quiescent_template", 1);
+    let first = hop(&tcp(44000, TcpFlags::SYN, 1, &mut e));
+    let IpAddr::V4(first_v4) = first else {
+        panic!("v4")
+    };
+    e.apply(Command::EditDest {
+        service: key(Protocol::Tcp),
+        dest: dest(first_v4, 0),
+    })
+    .expect("edit");
+    // A new connection finds the template quiescent: invalidated (kernel
+    // 6.1 ip_vs_check_template: cport 0, vport and dport 0xffff), and a
+    // new template sends the client to the other server.
+    let second = hop(&tcp(44001, TcpFlags::SYN, 2, &mut e));
+    assert_ne!(second, first);
+    let mut templates: Vec<_> = e
+        .connections_at(t(2))
+        .into_iter()
+        .filter(|c| c.is_template)
+        .map(|c| (c.cport, c.vport, c.daddr, c.dport))
+        .collect();
+    templates.sort();
+    assert_eq!(
+        templates,
+        vec![(0, 80, second, 80), (0, 65535, first, 65535)]
+    );
+}

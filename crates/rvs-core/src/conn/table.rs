@@ -37,7 +37,8 @@ use std::num::NonZeroU32;
 /// fires (kernel: `cp->timeout = 60*HZ`), milliseconds.
 pub const CONTROL_REARM_MS: u32 = 60_000;
 
-/// Port an invalidated template shows (`ip_vs_check_template` sets it).
+/// Port an invalidated template shows as both its virtual and its
+/// destination port (`ip_vs_check_template` sets both, kernel 6.1).
 pub const INVALID_TEMPLATE_DPORT: u16 = 0xffff;
 
 /// Table configuration.
@@ -487,8 +488,9 @@ impl ConnTable {
 
     /// Mark a template unusable (its real server went away or was
     /// quiesced with `expire_quiescent_template`): lookups stop finding it,
-    /// it lists with destination port 65535, and it expires on its own
-    /// timer. Returns false for stale ids and non-templates.
+    /// it lists with virtual and destination port 65535 (client port 0),
+    /// and it expires on its own timer. Returns false for stale ids and
+    /// non-templates.
     pub fn invalidate_template(&mut self, id: ConnId) -> bool {
         let Some(c) = self.get(id) else {
             return false;
@@ -503,7 +505,11 @@ impl ConnTable {
         self.in_index.remove(h, id.index);
         if let Some(c) = self.get_mut(id) {
             c.flags.set(ConnFlags::INVALID, true);
+            // Out of the index already: changing key fields is safe (a
+            // later `free_entry` finds nothing to unindex under them).
             c.dport = INVALID_TEMPLATE_DPORT;
+            c.vport = INVALID_TEMPLATE_DPORT;
+            c.cport = 0;
         }
         true
     }
