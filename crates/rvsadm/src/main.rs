@@ -2,6 +2,8 @@
 //! control socket (`--socket PATH`, else `RVS_SOCKET`, else the default) and
 //! hands everything to [`rvsadm::run`].
 
+#![forbid(unsafe_code)]
+
 use rvs_api::protocol::{socket_path, SocketDirector};
 use rvs_api::{Director, DirectorError, DrainStatus, HealthReport, KnobValue, ReloadSummary};
 use rvs_core::snapshot::{ConnSnapshot, TableSnapshot, Timeouts};
