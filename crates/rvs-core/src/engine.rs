@@ -121,6 +121,41 @@ impl FlowTuple {
     }
 }
 
+/// How a datapath fast path may forward one direction of an established
+/// connection without asking the engine (see [`Engine::flow_actions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowRewrite {
+    /// NAT, client -> real server: the destination becomes `addr:port`.
+    Destination { addr: IpAddr, port: u16 },
+    /// NAT, real server -> client: the source becomes `addr:port`.
+    Source { addr: IpAddr, port: u16 },
+    /// DR: addresses stay; the frame goes to the real server's MAC
+    /// (`mac`, when the engine knows it; the datapath may resolve it).
+    Direct { mac: Option<MacAddr> },
+}
+
+/// One cached decision: frames of `tuple` get `rewrite`, their TTL (hop
+/// limit) decremented, and are sent towards `next_hop` (the RIP for NAT
+/// in and DR, the CIP for NAT out). Their packets count for real server
+/// `dest` in the `outbound` (reply) or inbound direction
+/// ([`Engine::credit_dest`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowAction {
+    pub tuple: FlowTuple,
+    pub rewrite: FlowRewrite,
+    pub next_hop: IpAddr,
+    pub dest: DestId,
+    pub outbound: bool,
+}
+
+/// The cacheable directions of one connection: the client side, and the
+/// reply side for NAT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowActions {
+    pub client: FlowAction,
+    pub reply: Option<FlowAction>,
+}
+
 /// Most flow events kept before the oldest are dropped (a datapath that
 /// never drains must not make the engine grow without bound).
 pub const MAX_PENDING_FLOW_EVENTS: usize = 1 << 20;
@@ -353,6 +388,128 @@ impl Engine {
         ids.into_iter()
             .filter(|cid| self.conns.invalidate_template(*cid))
             .count()
+    }
+
+    /// The connection a wire tuple belongs to: the client side (in
+    /// table) first, then a NAT reply (out table). Templates never match.
+    fn conn_of_tuple(&self, t: &FlowTuple) -> Option<crate::conn::ConnId> {
+        let protocol = crate::conn::conn_protocol(t.protocol);
+        let in_key = crate::conn::InKey {
+            protocol,
+            caddr: t.saddr,
+            cport: t.sport,
+            vaddr: t.daddr,
+            vport: t.dport,
+        };
+        let out_key = crate::conn::OutKey {
+            protocol,
+            daddr: t.saddr,
+            dport: t.sport,
+            caddr: t.daddr,
+            cport: t.dport,
+        };
+        let id = self
+            .conns
+            .lookup_in(&in_key)
+            .or_else(|| self.conns.lookup_out(&out_key))?;
+        let c = self.conns.get(id)?;
+        (!c.is_template()).then_some(id)
+    }
+
+    /// What a fast path may cache for the connection that `tuple` (either
+    /// direction) belongs to, or `None` while every packet must still come
+    /// to the engine. Cacheable: a TCP connection in ESTABLISHED or a UDP
+    /// connection, forwarded by NAT or DR to a real server that is still
+    /// in its service. TCP frames with SYN, FIN or RST must still come to
+    /// the engine (they change the state); the caller must drop the cache
+    /// once this returns `None` (state left ESTABLISHED, connection gone,
+    /// real server removed). Tunnel, Local, SCTP, one-packet and bypass
+    /// entries are never cacheable.
+    pub fn flow_actions(&self, tuple: &FlowTuple) -> Option<FlowActions> {
+        use crate::conn::{ConnState, TcpState};
+        let c = self.conns.get(self.conn_of_tuple(tuple)?)?;
+        let dest = c.dest()?;
+        if c.is_one_packet() || !self.table.is_live(dest) {
+            return None;
+        }
+        match c.state() {
+            ConnState::Tcp(TcpState::Established) | ConnState::Udp => {}
+            _ => return None,
+        }
+        let (client, reply) = FlowTuple::of_conn(c)?;
+        match c.fwd() {
+            crate::model::FwdMethod::Masq => Some(FlowActions {
+                client: FlowAction {
+                    tuple: client,
+                    rewrite: FlowRewrite::Destination {
+                        addr: c.daddr(),
+                        port: c.dport(),
+                    },
+                    next_hop: c.daddr(),
+                    dest,
+                    outbound: false,
+                },
+                reply: reply.map(|r| FlowAction {
+                    tuple: r,
+                    rewrite: FlowRewrite::Source {
+                        addr: c.vaddr(),
+                        port: c.vport(),
+                    },
+                    next_hop: c.caddr(),
+                    dest,
+                    outbound: true,
+                }),
+            }),
+            crate::model::FwdMethod::Route => Some(FlowActions {
+                client: FlowAction {
+                    tuple: client,
+                    rewrite: FlowRewrite::Direct {
+                        mac: self.neighbours.get(&c.daddr()).copied(),
+                    },
+                    next_hop: c.daddr(),
+                    dest,
+                    outbound: false,
+                },
+                reply: None,
+            }),
+            _ => None,
+        }
+    }
+
+    /// A fast path forwarded packets of `tuple`'s connection up to `now`:
+    /// re-arm its timer as the packets would have (the current state's
+    /// timeout from `now`). Returns whether the connection exists.
+    pub fn touch_flow(&mut self, tuple: &FlowTuple, now: EngineTime) -> bool {
+        match self.conn_of_tuple(tuple) {
+            Some(id) => self.conns.touch(id, now),
+            None => false,
+        }
+    }
+
+    /// Count `packets` / `bytes` (IP lengths, as the engine counts) that a
+    /// fast path forwarded for real server `dest`, inbound or `outbound`,
+    /// in the server's and its service's counters. A server that is gone
+    /// is ignored.
+    pub fn credit_dest(&mut self, dest: DestId, outbound: bool, packets: u64, bytes: u64) {
+        let Some(loc) = self.table.locate(dest) else {
+            return;
+        };
+        let Some(svc) = self.table.services.get_mut(loc.service) else {
+            return;
+        };
+        let bump = |c: &mut crate::model::Counters| {
+            if outbound {
+                c.outpkts += packets;
+                c.outbytes += bytes;
+            } else {
+                c.inpkts += packets;
+                c.inbytes += bytes;
+            }
+        };
+        bump(&mut svc.stats);
+        if let Some(d) = svc.dests.get_mut(loc.dest) {
+            bump(&mut d.stats);
+        }
     }
 
     pub(crate) fn account_removed(&mut self, r: &Removed) {

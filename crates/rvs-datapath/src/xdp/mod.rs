@@ -10,6 +10,9 @@
 //! * [`device`]: the sockets as one [`crate::PacketDevice`]; completes
 //!   partial checksums ([`csum`]) and re-injects what the engine passes.
 //! * [`keys`]: the byte layout of the map keys.
+//! * [`fastpath`]: `rvsd --xdp-fastpath`: established NAT and DR flows
+//!   cached in the program (`rvs_steer_fast`), which forwards them itself;
+//!   their counters and timers go back to the engine.
 //!
 //! Steering is exact: connection openers (TCP SYN, UDP) to a virtual
 //! service, and frames of tuples the engine registered through
@@ -30,14 +33,18 @@
 
 pub mod csum;
 pub mod device;
+pub mod fastpath;
 pub mod ifaces;
 pub mod keys;
 pub mod program;
 pub mod xsk;
 
 pub use device::{SocketAdder, XdpDevice, XdpDeviceStats};
+pub use fastpath::{FastPath, FastPathStats};
 pub use ifaces::{current_links, Attachments, SyncReport};
-pub use program::{availability, AttachedMode, ProgramStats, XdpAttachMode, XdpError, XdpProgram};
+pub use program::{
+    availability, AttachedMode, ProgramKind, ProgramStats, XdpAttachMode, XdpError, XdpProgram,
+};
 pub use xsk::XskSocket;
 
 /// Receive queues of an interface (from sysfs; at least 1).

@@ -11,10 +11,16 @@
 //!   connections ([`XdpProgram::apply_flow_event`]);
 //! * `rvs_ifslots` + `rvs_xsks`: which AF_XDP socket takes the frames of
 //!   an (interface, queue) ([`XdpProgram::register_socket`]).
+//!
+//! [`XdpProgram::load_kind`] with [`ProgramKind::SteerFast`] loads
+//! `rvs_steer_fast` instead: the same steering behind the fast path for
+//! established flows, whose maps [`XdpProgram::fast_path`] hands out
+//! (`super::fastpath`).
 
+use super::fastpath::FastPath;
 use super::keys::{flow_key, service_key, FlowKeyBytes, ServiceKeyBytes};
 use super::xsk::XskSocket;
-use aya::maps::{HashMap, MapData, PerCpuArray, XskMap};
+use aya::maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, XskMap};
 use aya::programs::xdp::XdpLinkId;
 use aya::programs::{Xdp, XdpMode};
 use rvs_core::{FlowEvent, FlowTuple, Protocol};
@@ -102,6 +108,27 @@ impl std::fmt::Display for AttachedMode {
     }
 }
 
+/// Which program of the object runs on the interfaces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProgramKind {
+    /// `rvs_steer`: steering only (the default datapath).
+    #[default]
+    Steer,
+    /// `rvs_steer_fast`: established flows forwarded in XDP, the rest
+    /// steered as by `rvs_steer` (`rvsd --xdp-fastpath`).
+    SteerFast,
+}
+
+impl ProgramKind {
+    /// The program's name in the object.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProgramKind::Steer => "rvs_steer",
+            ProgramKind::SteerFast => "rvs_steer_fast",
+        }
+    }
+}
+
 /// Counters of the program (summed over CPUs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProgramStats {
@@ -117,11 +144,23 @@ pub struct ProgramStats {
     /// socket's chunk takes (GSO super-frames of generic XDP); also in
     /// `passed`.
     pub too_big: u64,
+    /// Fast path: frames forwarded in XDP (never seen by the engine).
+    pub fast_forwarded: u64,
+    /// Fast path: frames of a cached flow left to the engine because the
+    /// FIB gave no complete answer (no neighbour yet, MTU, local).
+    pub fast_no_route: u64,
+    /// Fast path: frames of a cached flow with a partial checksum.
+    pub fast_partial: u64,
+    /// Fast path: frames of a cached flow whose egress interface cannot
+    /// take a native redirect.
+    pub fast_egress: u64,
 }
 
 /// The loaded program and its maps.
 pub struct XdpProgram {
     ebpf: aya::Ebpf,
+    kind: ProgramKind,
+    fast: Option<FastPath>,
     services: HashMap<MapData, ServiceKeyBytes, u8>,
     flows: HashMap<MapData, FlowKeyBytes, u8>,
     ifslots: HashMap<MapData, u32, u32>,
@@ -157,13 +196,19 @@ pub fn availability() -> Result<(), XdpError> {
 }
 
 impl XdpProgram {
-    /// Load the program and take its maps (needs `CAP_BPF`/root).
+    /// Load the steering program and take its maps (needs `CAP_BPF`/root).
     pub fn load() -> Result<XdpProgram, XdpError> {
+        XdpProgram::load_kind(ProgramKind::Steer)
+    }
+
+    /// Load program `kind` and take its maps (needs `CAP_BPF`/root).
+    pub fn load_kind(kind: ProgramKind) -> Result<XdpProgram, XdpError> {
         availability()?;
         let mut ebpf = aya::Ebpf::load(OBJECT)?;
+        let name = kind.name();
         let prog: &mut Xdp = ebpf
-            .program_mut("rvs_steer")
-            .ok_or_else(|| XdpError::Unavailable("no program rvs_steer in the object".into()))?
+            .program_mut(name)
+            .ok_or_else(|| XdpError::Unavailable(format!("no program {name} in the object")))?
             .try_into()?;
         prog.load()?;
         let mut take = |name: &'static str| {
@@ -175,8 +220,19 @@ impl XdpProgram {
         let ifslots = HashMap::try_from(take("rvs_ifslots")?).map_err(map_err("rvs_ifslots"))?;
         let xsks = XskMap::try_from(take("rvs_xsks")?).map_err(map_err("rvs_xsks"))?;
         let stats = PerCpuArray::try_from(take("rvs_stats")?).map_err(map_err("rvs_stats"))?;
+        let fast = match kind {
+            ProgramKind::Steer => None,
+            ProgramKind::SteerFast => Some(FastPath::new(
+                HashMap::try_from(take("rvs_fast")?).map_err(map_err("rvs_fast"))?,
+                PerCpuHashMap::try_from(take("rvs_fast_stats")?)
+                    .map_err(map_err("rvs_fast_stats"))?,
+                HashMap::try_from(take("rvs_ifmode")?).map_err(map_err("rvs_ifmode"))?,
+            )),
+        };
         Ok(XdpProgram {
             ebpf,
+            kind,
+            fast,
             services,
             flows,
             ifslots,
@@ -198,10 +254,11 @@ impl XdpProgram {
         ifindex: u32,
         mode: XdpAttachMode,
     ) -> Result<AttachedMode, XdpError> {
+        let name = self.kind.name();
         let prog: &mut Xdp = self
             .ebpf
-            .program_mut("rvs_steer")
-            .ok_or_else(|| XdpError::Unavailable("no program rvs_steer".into()))?
+            .program_mut(name)
+            .ok_or_else(|| XdpError::Unavailable(format!("no program {name}")))?
             .try_into()?;
         let attempts: &[(XdpMode, AttachedMode)] = match mode {
             XdpAttachMode::Auto => &[
@@ -216,6 +273,9 @@ impl XdpProgram {
             match prog.attach_to_if_index(ifindex, *m) {
                 Ok(link) => {
                     self.links.insert(ifindex, link);
+                    if let Some(f) = self.fast.as_mut() {
+                        f.set_interface_mode(ifindex, Some(*got));
+                    }
                     return Ok(*got);
                 }
                 Err(e) => reasons.push(format!("{got}: {}", error_chain(&e))),
@@ -231,10 +291,13 @@ impl XdpProgram {
     /// from): detach the program's link (already gone with a deleted
     /// interface; errors are ignored) and free its socket slots.
     pub fn detach(&mut self, ifindex: u32) {
+        if let Some(f) = self.fast.as_mut() {
+            f.set_interface_mode(ifindex, None);
+        }
         if let Some(link) = self.links.remove(&ifindex) {
             if let Ok(prog) = self
                 .ebpf
-                .program_mut("rvs_steer")
+                .program_mut(self.kind.name())
                 .ok_or(())
                 .and_then(|p| <&mut Xdp>::try_from(p).map_err(|_| ()))
             {
@@ -336,6 +399,9 @@ impl XdpProgram {
                 }
             }
             FlowEvent::Removed { client, reply } => {
+                if let Some(f) = self.fast.as_mut() {
+                    f.forget_conn(client);
+                }
                 self.remove_flow(client);
                 if let Some(r) = reply {
                     self.remove_flow(r);
@@ -364,7 +430,55 @@ impl XdpProgram {
             steered_flow: slot(2),
             passed: slot(3),
             too_big: slot(4),
+            fast_forwarded: slot(5),
+            fast_no_route: slot(6),
+            fast_partial: slot(7),
+            fast_egress: slot(8),
         }
+    }
+
+    /// Which program this is.
+    pub fn kind(&self) -> ProgramKind {
+        self.kind
+    }
+
+    /// The fast path's maps and bookkeeping (`ProgramKind::SteerFast`
+    /// only).
+    pub fn fast_path(&mut self) -> Option<&mut FastPath> {
+        self.fast.as_mut()
+    }
+
+    /// Run the loaded program once over `frame` with `BPF_PROG_TEST_RUN`
+    /// as if it arrived on interface `ingress` (0: the loopback device of
+    /// the caller's namespace; a non-zero index is looked up in the
+    /// calling thread's namespace). Returns the XDP action and the frame
+    /// as the program left it. For tests and diagnostics: the program
+    /// runs against the live maps.
+    pub fn test_run(&self, frame: &[u8], ingress: u32) -> Result<(u32, Vec<u8>), XdpError> {
+        use aya::programs::{TestRun, TestRunOptions};
+        let name = self.kind.name();
+        let prog: &Xdp = self
+            .ebpf
+            .program(name)
+            .ok_or_else(|| XdpError::Unavailable(format!("no program {name}")))?
+            .try_into()?;
+        // struct xdp_md: data, data_end, data_meta, ingress_ifindex,
+        // rx_queue_index, egress_ifindex (u32 each); the kernel wants
+        // `data_end` equal to the frame's length, zeros but for the
+        // interface.
+        let mut ctx = [0u8; 24];
+        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        ctx[4..8].copy_from_slice(&len.to_ne_bytes());
+        ctx[12..16].copy_from_slice(&ingress.to_ne_bytes());
+        let mut out = vec![0u8; frame.len() + 256];
+        let r = prog.test_run(TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ctx_in: Some(&ctx),
+            ..TestRunOptions::default()
+        })?;
+        out.truncate(usize::try_from(r.data_size_out).unwrap_or(0));
+        Ok((r.return_value, out))
     }
 }
 
