@@ -25,6 +25,15 @@
 //! it, generic elsewhere) and falls back to NFQUEUE, logging why (no BPF
 //! object in the build, no privilege to load BPF, attach refused).
 //!
+//! With `--xdp-fastpath` the XDP program is `rvs_steer_fast`: connections
+//! the engine established (TCP ESTABLISHED, UDP after a NAT reply; NAT and
+//! DR) are cached in the program after the frame that established them,
+//! and their frames are forwarded in XDP without crossing user space
+//! (`rvs_datapath::xdp::fastpath`). The sync thread credits the packets
+//! forwarded there to the engine's counters and re-arms the connections'
+//! timers every [`FAST_SYNC_EVERY`], and drops cached flows the engine no
+//! longer gives the same decision for.
+//!
 //! If anything here cannot be set up, rvsd logs why and goes on serving
 //! its control socket without a datapath.
 
@@ -35,7 +44,7 @@ use rvs_datapath::netwatch::SyncPace;
 use rvs_datapath::nfqueue::NfqueueDevice;
 use rvs_datapath::steer::{NetfilterSteering, SteeringConfig, SteeringSpec};
 use rvs_datapath::tx::{Transmitter, TX_MARK};
-use rvs_datapath::xdp::{self, XdpAttachMode, XdpDevice, XdpProgram};
+use rvs_datapath::xdp::{self, ProgramKind, XdpAttachMode, XdpDevice, XdpProgram};
 use rvs_datapath::{run_once, sys, LoopStats};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -49,6 +58,13 @@ const REFRESH_EVERY: Duration = Duration::from_secs(1);
 /// ...and when it does (links, addresses and nf_tables rule changes then
 /// trigger a refresh at once).
 const IDLE_REFRESH_EVERY: Duration = Duration::from_secs(10);
+
+/// How often fast-path counters are credited to the engine and active
+/// flows re-arm their connection timers (`ipvsadm --stats` lags the
+/// wire by at most this).
+const FAST_SYNC_EVERY: Duration = Duration::from_secs(1);
+/// Fast-path totals are logged at most this often, when they changed.
+const FAST_LOG_EVERY: Duration = Duration::from_secs(5);
 
 /// Datapath settings from the command line.
 #[derive(Debug, Clone, Default)]
@@ -67,6 +83,9 @@ pub struct DatapathOptions {
     pub kind: DatapathKind,
     /// `--xdp-mode`: native, generic or auto (native, else generic).
     pub xdp_mode: XdpAttachMode,
+    /// `--xdp-fastpath`: established flows forwarded in XDP (default
+    /// off: every steered frame goes through the engine).
+    pub xdp_fastpath: bool,
 }
 
 /// The packet path (`--datapath nfqueue|xdp|auto`).
@@ -167,6 +186,9 @@ fn try_start_nfqueue(
     NetfilterSteering::probe()?;
     for i in &opts.interfaces {
         sys::link_info(i)?;
+    }
+    if opts.xdp_fastpath {
+        crate::log("datapath: --xdp-fastpath needs the XDP datapath; not used with nfqueue");
     }
     let mut tx = Transmitter::open()?;
     let mut device = NfqueueDevice::bind(opts.queue)?;
@@ -355,7 +377,8 @@ fn apply_flow_events(director: &mut crate::server::Director, program: &Mutex<Xdp
 }
 
 /// Run `device` through the engine forever, applying flow events to
-/// `program` before each transmit.
+/// `program` before each transmit (and, with the fast path, caching the
+/// frame's connection once the engine established it).
 fn spawn_rx<D: rvs_datapath::PacketDevice + Send + 'static>(
     name: &str,
     shared: &Arc<Shared>,
@@ -366,6 +389,11 @@ fn spawn_rx<D: rvs_datapath::PacketDevice + Send + 'static>(
 ) -> anyhow::Result<()> {
     let shared = Arc::clone(shared);
     let program = Arc::clone(program);
+    let fast = program
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .kind()
+        == ProgramKind::SteerFast;
     std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
@@ -373,9 +401,24 @@ fn spawn_rx<D: rvs_datapath::PacketDevice + Send + 'static>(
             let mut last_error: Option<Instant> = None;
             loop {
                 let r = run_once(&mut device, &mut tx, &mut stats, |frame, meta| {
+                    // The tuple as it arrived (the engine rewrites the frame).
+                    let tuple = if fast {
+                        xdp::fastpath::frame_tuple(frame).map(|(t, _)| t)
+                    } else {
+                        None
+                    };
                     let mut director = shared.lock();
                     let verdict = director.engine.process(frame, meta, engine_now(origin));
                     apply_flow_events(&mut director, &program);
+                    if let Some(t) = tuple {
+                        if let Some(f) = program
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .fast_path()
+                        {
+                            f.after_frame(&director.engine, &t);
+                        }
+                    }
                     verdict
                 });
                 if let Err(e) = r {
@@ -402,7 +445,11 @@ fn try_start_xdp(
 ) -> anyhow::Result<Datapath> {
     xdp::availability()?;
     let tx = Transmitter::open()?;
-    let mut program = XdpProgram::load()?;
+    let mut program = XdpProgram::load_kind(if opts.xdp_fastpath {
+        ProgramKind::SteerFast
+    } else {
+        ProgramKind::Steer
+    })?;
     let mut attachments = xdp::Attachments::new(opts.xdp_mode, opts.interfaces.clone());
     let report = attachments.sync(&mut program, &xdp::current_links()?);
     for e in &report.errors {
@@ -464,12 +511,14 @@ fn try_start_xdp(
                 let mut tx_probe = Transmitter::open().ok();
                 let mut local = local;
                 let mut too_big_seen = false;
+                let mut fast = FastSync::new(opts.xdp_fastpath);
                 loop {
                     if pace.wait() {
                         local = refresh(&shared, &opts, &steering, tx_probe.as_mut());
                         follow_links(&program, &mut attachments, &adder);
                     }
                     sync_xdp(&shared, &program, &steering, &local, queue_ok);
+                    fast.run(&shared, &program, origin);
                     if !too_big_seen {
                         let stats = program
                             .lock()
@@ -487,7 +536,7 @@ fn try_start_xdp(
             })?;
     }
     crate::log(&format!(
-        "datapath: xdp on {} ({n_sockets} AF_XDP socket(s)){}",
+        "datapath: xdp on {} ({n_sockets} AF_XDP socket(s)){}{}",
         if report.attached.is_empty() {
             "no interface yet".to_string()
         } else {
@@ -497,9 +546,83 @@ fn try_start_xdp(
             format!("; nfqueue {} beside it", opts.queue)
         } else {
             String::new()
+        },
+        if opts.xdp_fastpath {
+            "; fast path for established flows"
+        } else {
+            ""
         }
     ));
     Ok(Datapath { steering })
+}
+
+/// The sync thread's share of the fast path: every [`FAST_SYNC_EVERY`]
+/// credit what XDP forwarded, re-arm timers of active flows, drop cached
+/// flows the engine no longer vouches for; log the totals when they
+/// changed, at most every [`FAST_LOG_EVERY`].
+struct FastSync {
+    on: bool,
+    last: Instant,
+    last_log: Option<Instant>,
+    logged: (u64, u64, usize),
+}
+
+impl FastSync {
+    fn new(on: bool) -> FastSync {
+        FastSync {
+            on,
+            last: Instant::now(),
+            last_log: None,
+            logged: (0, 0, 0),
+        }
+    }
+
+    fn run(&mut self, shared: &Shared, program: &Mutex<XdpProgram>, origin: Instant) {
+        if !self.on || self.last.elapsed() < FAST_SYNC_EVERY {
+            return;
+        }
+        self.last = Instant::now();
+        let lock = || program.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(harvest) = lock().fast_path().map(|f| f.harvest()) else {
+            return;
+        };
+        // The engine lock is never held together with the program's here
+        // (the receive threads take the engine's first).
+        let stale = harvest.apply(&mut shared.lock().engine, engine_now(origin));
+        let (stats, fast) = {
+            let mut p = lock();
+            if let Some(f) = p.fast_path() {
+                for t in &stale {
+                    f.forget_conn(t);
+                }
+            }
+            let fast = p.fast_path().map(|f| f.stats()).unwrap_or_default();
+            (p.stats(), fast)
+        };
+        let now = (
+            stats.fast_forwarded,
+            stats.steered_new + stats.steered_flow,
+            fast.entries,
+        );
+        if now != self.logged && self.last_log.is_none_or(|t| t.elapsed() >= FAST_LOG_EVERY) {
+            self.logged = now;
+            self.last_log = Some(Instant::now());
+            crate::log(&format!(
+                "datapath: xdp fastpath: {} flow(s) cached, {} frame(s) forwarded in XDP, \
+                 {} frame(s) steered to AF_XDP ({} without a neighbour or route, {} partial \
+                 checksum, {} egress not native), {} passed ({} too big), {} packet(s) credited",
+                fast.entries,
+                stats.fast_forwarded,
+                now.1,
+                stats.fast_no_route,
+                stats.fast_partial,
+                stats.fast_egress,
+                stats.passed,
+                stats.too_big,
+                fast.credited_packets
+            ));
+        }
+    }
 }
 
 /// Attach the XDP program to interfaces that appeared, hand their

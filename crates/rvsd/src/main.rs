@@ -9,6 +9,7 @@
 //! rvsd [--socket PATH] [--state-file PATH] [--foreground]
 //!      [--interface IFACE]... [--tunnel-source ADDR] [--queue N] [--no-datapath]
 //!      [--datapath nfqueue|xdp|auto] [--xdp-mode auto|native|generic]
+//!      [--xdp-fastpath]
 //! ```
 //! The datapath (`datapath.rs`) steers LVS packets of this network
 //! namespace to the engine; without one (no privileges, no netfilter) rvsd
@@ -74,6 +75,9 @@ Runs the rvs director in the foreground and serves its control socket.
                       AF_XDP, NFQUEUE beside it for what XDP passes) or
                       nfqueue; default from $RVSD_DATAPATH when set
   --xdp-mode MODE     auto (native, else generic; default), native or generic
+  --xdp-fastpath      forward established NAT/DR flows in XDP without the
+                      engine (counters and timers synced every second;
+                      default off)
   --config FILE       desired state (health checks, sorry servers); SIGHUP reloads
   --config-format F   toml (default) or keepalived (the LVS half of keepalived.conf)
   --metrics-listen A  Prometheus endpoint (default with --config: 127.0.0.1:9617)
@@ -102,6 +106,7 @@ fn parse_args() -> Result<Parsed, lexopt::Error> {
             Long("no-datapath") => args.datapath.disabled = true,
             Long("datapath") => args.datapath.kind = parser.value()?.parse()?,
             Long("xdp-mode") => args.datapath.xdp_mode = parser.value()?.parse()?,
+            Long("xdp-fastpath") => args.datapath.xdp_fastpath = true,
             Long("config") => args.config = Some(parser.value()?.into()),
             Long("config-format") => args.config_format = Some(parser.value()?.string()?),
             Long("metrics-listen") => args.metrics_listen = Some(parser.value()?.string()?),
