@@ -20,6 +20,25 @@
 //!   connection's timer ([`Engine::touch_flow`]), and entries the engine
 //!   no longer vouches for (state changed, server removed) are dropped.
 //!
+//! What forwarding in XDP needs from the host (else frames of cached
+//! flows fall back to the engine, counted in `ProgramStats::fast_*`):
+//! * forwarding enabled (`net.ipv4.ip_forward`, IPv6 `forwarding`) and
+//!   the next hop in the neighbour table (the engine's own transmit
+//!   resolves it for the next frame);
+//! * from a native attachment, an egress interface that runs the program
+//!   natively too (its driver's XDP transmit; most NIC drivers set up XDP
+//!   transmit queues only with a program loaded, which rvsd does on every
+//!   interface). A veth egress also needs NAPI on its peer: an XDP
+//!   program or `ethtool -K <peer> gro on` there. Bridges, bonds and VLAN
+//!   devices have no XDP transmit: towards them only generic mode
+//!   forwards, and generic XDP on a bridge does not see frames its ports
+//!   pass up, nor can it attach to the ports (EEXIST): in the seed's NAT
+//!   topology (real servers behind `br0`) native mode forwards the real
+//!   servers' replies in XDP and the client's packets through AF_XDP,
+//!   generic mode the opposite, with replies on the NFQUEUE safety net;
+//! * complete checksums: production NICs deliver them; local senders on
+//!   veth must turn `tx` checksumming off (partial ones go to the engine).
+//!
 //! Map layout: `struct fast_action` in `bpf/rvs_xdp.c` (kind, family,
 //! port, addr[16], hop[16]; [`action_bytes`]) keyed by the flow key of
 //! [`super::keys`]; `struct fast_stats` (packets, bytes, last_seen_ns) per
