@@ -117,23 +117,33 @@ fn start() -> Option<World> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let socket = dir.join("rvsd.sock");
+    let log = dir.join("rvsd.log");
     let child = Command::new(&rvsd)
         .arg("--no-datapath")
         .arg("--socket")
         .arg(&socket)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("rvsd log"))
         .spawn()
         .expect("start rvsd");
-    let daemon = Daemon { child, dir };
+    let mut daemon = Daemon { child, dir };
     let link = daemon.dir.join("ipvsadm");
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_rvsadm"), &link).expect("symlink");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !socket.exists() && Instant::now() < deadline {
+    // The socket file appears at bind(2), a moment before listen(2): only
+    // a successful connect says rvsd serves (bounded, generous under load).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Ok(Some(status)) = daemon.child.try_wait() {
+            panic!("rvsd exited ({status}):\n{log_text}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rvsd does not serve its socket after 30 s:\n{log_text}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(socket.exists(), "rvsd did not create its socket");
     Some(World {
         _daemon: daemon,
         ns,

@@ -38,22 +38,44 @@ fn start() -> Option<(Daemon, PathBuf, PathBuf)> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let socket = dir.join("rvsd.sock");
+    let log = dir.join("rvsd.log");
     let child = Command::new(&rvsd)
         .arg("--no-datapath")
         .arg("--socket")
         .arg(&socket)
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("rvsd log"))
         .spawn()
         .expect("start rvsd");
-    let link = dir.join("ipvsadm");
+    let mut daemon = Daemon { child, dir };
+    let link = daemon.dir.join("ipvsadm");
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_rvsadm"), &link).expect("symlink");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !socket.exists() && Instant::now() < deadline {
+    wait_ready(&mut daemon.child, &socket, &log);
+    Some((daemon, link, socket))
+}
+
+/// Wait (bounded, generous for a loaded machine) until rvsd accepts
+/// connections on `socket`. The socket file appears at bind(2), a moment
+/// before listen(2); only a successful connect says rvsd is serving.
+fn wait_ready(child: &mut Child, socket: &Path, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+            return;
+        }
+        let log_text = || std::fs::read_to_string(log).unwrap_or_default();
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("rvsd exited ({status}):\n{}", log_text());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rvsd does not serve {} after 30 s:\n{}",
+            socket.display(),
+            log_text()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(socket.exists(), "rvsd did not create its socket");
-    Some((Daemon { child, dir }, link, socket))
 }
 
 fn ipvsadm(link: &Path, socket: &Path, args: &[&str], stdin: &[u8]) -> (String, String, i32) {
