@@ -180,6 +180,8 @@ pub struct Engine {
     /// IPIP identification counter.
     pub(crate) ident: u16,
     last_estimate: Option<EngineTime>,
+    /// Time of the last `tick`, the "now" of listings between ticks.
+    last_tick: Option<EngineTime>,
     last_sched_gc: Option<EngineTime>,
 }
 
@@ -208,6 +210,7 @@ impl Engine {
             mtu: 1500,
             ident: 0,
             last_estimate: None,
+            last_tick: None,
             last_sched_gc: None,
         }
     }
@@ -284,7 +287,7 @@ impl Engine {
 
     /// Connection entries as of the last `tick`.
     pub fn connections(&self) -> Vec<ConnSnapshot> {
-        self.conns.snapshot(self.last_estimate.unwrap_or_default())
+        self.conns.snapshot(self.last_tick.unwrap_or_default())
     }
 
     /// When the engine next needs `tick` (earliest connection timer).
@@ -295,6 +298,7 @@ impl Engine {
     /// Let time pass: expire connections, run the rate estimator every
     /// 2 s and scheduler garbage collection every 60 s.
     pub fn tick(&mut self, now: EngineTime) {
+        self.last_tick = Some(now);
         let expired = self.conns.handle_timeout(now);
         for r in expired {
             self.account_removed(&r);
@@ -313,7 +317,14 @@ impl Engine {
                     }
                 }
             }
-            self.last_estimate = Some(now);
+            // Keep the 2 s grid, as the kernel's timer does, so a late
+            // tick does not stretch the next sample; resynchronise after
+            // a long gap.
+            let step = ESTIMATOR_INTERVAL_SECS * 1000;
+            self.last_estimate = Some(match self.last_estimate {
+                Some(t) if now.millis_since(t) < 2 * step => t.add_millis(step),
+                _ => now,
+            });
         }
         if due(self.last_sched_gc, SCHED_GC_INTERVAL_SECS) {
             if self.last_sched_gc.is_some() {
@@ -326,8 +337,6 @@ impl Engine {
         }
     }
 
-    /// A connection or template left the table: take it off its real
-    /// server's counters and re-check the overload threshold.
     /// Start recording [`FlowEvent`]s (a datapath that steers flows calls this).
     pub fn record_flow_events(&mut self, on: bool) {
         self.record_flows = on;
@@ -512,6 +521,8 @@ impl Engine {
         }
     }
 
+    /// A connection or template left the table: take it off its real
+    /// server's counters and re-check the overload threshold.
     pub(crate) fn account_removed(&mut self, r: &Removed) {
         if let Some((client, reply)) = FlowTuple::of_conn(&r.conn) {
             self.push_flow_event(FlowEvent::Removed { client, reply });

@@ -757,3 +757,15 @@ fn flow_events_tell_the_datapath_what_to_steer() {
         reply: Some(reply)
     }));
 }
+
+#[test]
+fn listings_between_ticks_use_the_last_tick_time() {
+    let mut e = seed_nat();
+    let mut f = syn(58000, 80);
+    e.process(&mut f, PacketMeta::default(), t(0));
+    e.tick(t(1));
+    e.tick(t(2));
+    // SYN_RECV lasts 60 s; at the last tick (2 s) 58 s are left.
+    let c = &e.connections()[0];
+    assert_eq!((c.state.as_str(), c.expires_ms), ("SYN_RECV", 58_000));
+}
