@@ -24,12 +24,26 @@ use std::net::IpAddr;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A client that sends nothing for this long is disconnected, so idle
 /// connections do not pin threads forever.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A client that does not read its answer for this long is disconnected
+/// (a large connection listing to a stuck client must not pin a thread
+/// forever).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Limits for peers that may only ping and ask the version (another
+/// user, when the socket's mode lets one connect): their requests are a
+/// few bytes, so a long line, a long silence or many connections at once
+/// are refused early instead of holding memory and threads.
+const UNPRIVILEGED_MAX_LINE: usize = 4096;
+const UNPRIVILEGED_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_UNPRIVILEGED_CLIENTS: usize = 16;
 
 /// What the engine lock guards.
 #[derive(Debug)]
@@ -53,6 +67,8 @@ pub struct Shared {
     pub started: Instant,
     /// The health checker, when rvsd runs with `--config`.
     pub health: OnceLock<HealthHandle>,
+    /// Connections of unprivileged peers being served.
+    unprivileged_clients: AtomicUsize,
 }
 
 impl Shared {
@@ -67,6 +83,7 @@ impl Shared {
             owner_uid: rustix::process::geteuid().as_raw(),
             started: Instant::now(),
             health: OnceLock::new(),
+            unprivileged_clients: AtomicUsize::new(0),
         }
     }
 
@@ -483,12 +500,48 @@ fn accept_all(socket: &ControlSocket, shared: &Arc<Shared>) {
     }
 }
 
-fn serve_client(stream: UnixStream, shared: &Shared) {
+/// An unprivileged connection being served; the count goes down when it
+/// ends, panics included.
+struct UnprivilegedSlot<'a>(&'a AtomicUsize);
+
+impl<'a> UnprivilegedSlot<'a> {
+    fn take(count: &'a AtomicUsize) -> Option<UnprivilegedSlot<'a>> {
+        if count.fetch_add(1, Ordering::SeqCst) >= MAX_UNPRIVILEGED_CLIENTS {
+            count.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(UnprivilegedSlot(count))
+    }
+}
+
+impl Drop for UnprivilegedSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn serve_client(mut stream: UnixStream, shared: &Shared) {
     let allowed = match rustix::net::sockopt::socket_peercred(&stream) {
         Ok(cred) => peer_allowed(cred.uid.as_raw(), shared.owner_uid),
         Err(e) => {
             crate::log(&format!("cannot read peer credentials: {e}"));
             false
+        }
+    };
+    let _slot = if allowed {
+        None
+    } else {
+        match UnprivilegedSlot::take(&shared.unprivileged_clients) {
+            Some(slot) => Some(slot),
+            None => {
+                let resp = Response::Error(DirectorError::Transport(
+                    "too many unprivileged connections".to_string(),
+                ));
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+                let _ = stream.write_all(&encode_response(&resp));
+                return;
+            }
         }
     };
     if let Err(e) = serve_connection(stream, allowed, shared) {
@@ -502,17 +555,23 @@ fn serve_client(stream: UnixStream, shared: &Shared) {
 }
 
 fn serve_connection(stream: UnixStream, allowed: bool, shared: &Shared) -> io::Result<()> {
+    let (max_line, idle) = if allowed {
+        (MAX_REQUEST_LINE, IDLE_TIMEOUT)
+    } else {
+        (UNPRIVILEGED_MAX_LINE, UNPRIVILEGED_IDLE_TIMEOUT)
+    };
     stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    stream.set_read_timeout(Some(idle))?;
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = stream;
     loop {
-        let line = match read_line(&mut reader, MAX_REQUEST_LINE) {
+        let line = match read_line(&mut reader, max_line) {
             Ok(LineRead::Line(line)) => line,
             Ok(LineRead::Eof) => return Ok(()),
             Ok(LineRead::TooLong) => {
                 let resp = Response::Error(DirectorError::Transport(format!(
-                    "request longer than {MAX_REQUEST_LINE} bytes"
+                    "request longer than {max_line} bytes"
                 )));
                 writer.write_all(&encode_response(&resp))?;
                 return Ok(());
@@ -554,6 +613,66 @@ mod tests {
         assert!(peer_allowed(1000, 1000));
         assert!(peer_allowed(0, 1000));
         assert!(!peer_allowed(1001, 1000));
+    }
+
+    /// Serve one end of a socket pair on a thread as a peer that is
+    /// (`allowed`) or is not privileged; the other end.
+    fn pair(shared: &Arc<Shared>, allowed: bool) -> (UnixStream, std::thread::JoinHandle<()>) {
+        let (server, client) = UnixStream::pair().expect("socket pair");
+        let shared = Arc::clone(shared);
+        let t = std::thread::spawn(move || {
+            let _ = serve_connection(server, allowed, &shared);
+        });
+        client
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        (client, t)
+    }
+
+    fn answer(client: &mut UnixStream) -> String {
+        let mut out = Vec::new();
+        let _ = std::io::Read::read_to_end(client, &mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn an_unprivileged_peer_gets_short_lines_only() {
+        let shared = Arc::new(Shared::new(Engine::new(), None));
+        // Over 4 KiB without a newline: refused and disconnected, without
+        // waiting for the rest (a privileged peer may send 16 MiB).
+        let (mut c, t) = pair(&shared, false);
+        c.write_all(&[b' '; UNPRIVILEGED_MAX_LINE + 1])
+            .expect("send");
+        let a = answer(&mut c);
+        assert!(a.contains("request longer than 4096 bytes"), "{a}");
+        t.join().expect("server thread");
+        // The same bytes from a privileged peer are just blank space,
+        // then a ping is answered.
+        let (mut c, t) = pair(&shared, true);
+        c.write_all(&[b' '; UNPRIVILEGED_MAX_LINE + 1])
+            .expect("send");
+        c.write_all(b"\n").expect("send");
+        let ping = rvs_api::protocol::encode_request(&Request::Ping).expect("encode");
+        c.write_all(&ping).expect("send");
+        c.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        assert_eq!(
+            answer(&mut c).into_bytes(),
+            encode_response(&Response::Pong)
+        );
+        t.join().expect("server thread");
+    }
+
+    #[test]
+    fn unprivileged_connections_are_capped_and_slots_come_back() {
+        let count = AtomicUsize::new(0);
+        let slots: Vec<_> = (0..MAX_UNPRIVILEGED_CLIENTS)
+            .map(|_| UnprivilegedSlot::take(&count).expect("a slot"))
+            .collect();
+        assert!(UnprivilegedSlot::take(&count).is_none());
+        assert_eq!(count.load(Ordering::SeqCst), MAX_UNPRIVILEGED_CLIENTS);
+        drop(slots);
+        assert_eq!(count.load(Ordering::SeqCst), 0);
+        assert!(UnprivilegedSlot::take(&count).is_some());
     }
 
     #[test]
