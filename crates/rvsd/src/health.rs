@@ -550,7 +550,18 @@ impl Checker {
                         .name("rvsd-probe".into())
                         .spawn(move || {
                             let begun = Instant::now();
-                            let outcome = spec.run(timeout);
+                            // A probe that panics (a bug, logged by the
+                            // panic hook) is a failed check, so the pool
+                            // still gets its answer and checks again.
+                            let outcome =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    spec.run(timeout)
+                                }))
+                                .unwrap_or_else(|_| {
+                                    ProbeOutcome::Fail {
+                                        reason: "the probe panicked (bug)".to_string(),
+                                    }
+                                });
                             let _ = tx.send(Msg::Result {
                                 generation,
                                 service,

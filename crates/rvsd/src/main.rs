@@ -17,6 +17,10 @@
 //! It always runs in the foreground and logs to stderr (`--foreground` is
 //! accepted for init scripts that pass it). The socket path comes from
 //! `--socket`, then `RVS_SOCKET`, then `/run/rvs/rvsd.sock`.
+//!
+//! A panic in an essential thread, or while the engine lock is held, ends
+//! rvsd with exit status 70 for its supervisor to restart it; a panic
+//! serving one client, scrape or probe ends only that thread (`server.rs`).
 
 #![forbid(unsafe_code)]
 
@@ -150,6 +154,7 @@ fn load_engine(state_file: Option<&PathBuf>) -> anyhow::Result<Engine> {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
+    server::install_panic_hook();
     let socket_path = rvs_api::protocol::socket_path(args.socket.as_deref());
     let engine = load_engine(args.state_file.as_ref())?;
     let shared = Arc::new(Shared::new(engine, args.state_file));

@@ -6,6 +6,19 @@
 //! write that follows it happen under one lock. Shutdown marks the shared
 //! state closed under that lock, so no batch is half-applied or applied
 //! without being saved, and clients that race the shutdown are told so.
+//!
+//! Panics (always a bug): the hook installed by [`install_panic_hook`]
+//! logs every panic with its thread. A thread that serves one client, one
+//! scrape, one probe or one notify command ends alone and rvsd goes on.
+//! Any other thread (housekeeping tick, health checker, SIGHUP, metrics
+//! acceptor, datapath, main) is part of what keeps the director working:
+//! its death would leave a daemon that looks alive and silently stopped
+//! expiring connections, checking servers or moving packets, so rvsd
+//! exits with status 70 instead and its supervisor restarts it (the rules
+//! come back from the state or configuration file; the datapath fails
+//! open meanwhile). A panic while the engine lock is held may leave the
+//! engine half-changed: the next thread to take the lock sees it poisoned
+//! and rvsd exits with status 70 as well.
 
 use crate::drain::{DrainEnd, DrainTable};
 use crate::health::HealthHandle;
@@ -273,13 +286,18 @@ impl Shared {
         }
     }
 
-    /// Lock the director; a thread that panicked while holding the lock
-    /// cannot have left a half-applied batch (apply validates first), so
-    /// the poison is ignored.
+    /// Lock the director. A thread that panicked while holding the lock
+    /// may have left the engine half-changed (a batch is validated before
+    /// it is applied, but packet processing and timers change the
+    /// connection table in place), so a poisoned lock ends rvsd (see the
+    /// module doc) rather than serve from a table nobody can vouch for.
     pub fn lock(&self) -> MutexGuard<'_, Director> {
-        self.director
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.director.lock().unwrap_or_else(|_| {
+            crate::log(
+                "FATAL: a thread panicked while holding the engine lock; the engine may be inconsistent, exiting",
+            );
+            std::process::exit(EXIT_PANIC)
+        })
     }
 
     /// Serve one decoded request from a peer.
@@ -335,6 +353,40 @@ impl Shared {
     pub fn close(&self) {
         self.lock().closed = true;
     }
+}
+
+/// Exit status of rvsd after a fatal panic (`EX_SOFTWARE`).
+pub const EXIT_PANIC: i32 = 70;
+
+/// Threads whose panic ends only themselves: each serves one client
+/// connection, one scrape, one health probe or waits for one notify
+/// command. Every other thread is essential.
+const EXPENDABLE_THREADS: [&str; 4] = ["rvsd-client", "rvsd-scrape", "rvsd-probe", "rvsd-notify"];
+
+/// Does a panic in the thread named `name` end rvsd?
+pub fn panic_is_fatal(name: Option<&str>) -> bool {
+    !name.is_some_and(|n| EXPENDABLE_THREADS.contains(&n))
+}
+
+/// Log every panic with its thread; exit with [`EXIT_PANIC`] when the
+/// thread is essential (module doc).
+pub fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        let thread = std::thread::current();
+        let name = thread.name();
+        let shown = name.unwrap_or("unnamed");
+        if panic_is_fatal(name) {
+            crate::log(&format!(
+                "FATAL: essential thread {shown} panicked ({info}); exiting with status {EXIT_PANIC} so that a supervisor restarts rvsd"
+            ));
+            std::process::exit(EXIT_PANIC);
+        }
+        crate::log(&format!(
+            "BUG: thread {shown} panicked ({info}); that thread ended, rvsd goes on"
+        ));
+    }));
 }
 
 fn shutting_down() -> Response {
@@ -673,6 +725,26 @@ mod tests {
         drop(slots);
         assert_eq!(count.load(Ordering::SeqCst), 0);
         assert!(UnprivilegedSlot::take(&count).is_some());
+    }
+
+    #[test]
+    fn only_per_request_threads_may_panic_without_ending_rvsd() {
+        for name in ["rvsd-client", "rvsd-scrape", "rvsd-probe", "rvsd-notify"] {
+            assert!(!panic_is_fatal(Some(name)), "{name}");
+        }
+        for name in [
+            "main",
+            "rvsd-tick",
+            "rvsd-health",
+            "rvsd-sighup",
+            "rvsd-metrics",
+            "rvsd-rx",
+            "rvsd-sync",
+            "rvsd-client2",
+        ] {
+            assert!(panic_is_fatal(Some(name)), "{name}");
+        }
+        assert!(panic_is_fatal(None));
     }
 
     #[test]
