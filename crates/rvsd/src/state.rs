@@ -138,9 +138,12 @@ pub fn save(path: &Path, commands: &[Command]) -> anyhow::Result<()> {
         f.write_all(&json)?;
         f.sync_all()
     };
-    write_tmp().with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    if let Err(e) = write_tmp().and_then(|()| fs::rename(&tmp, path)) {
+        // A full disk or a read-only directory must not leave a partial
+        // temp file behind on every save.
+        let _ = fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+    }
     File::open(&dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("cannot sync directory {}", dir.display()))?;
@@ -252,6 +255,38 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+    }
+
+    #[test]
+    fn a_failed_save_leaves_the_old_file_and_no_temp_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        save(&path, &rules()).expect("save");
+        // The temp file's name is taken by a directory: writing it fails.
+        let tmp = dir.path().join(".state.json.tmp");
+        fs::create_dir(&tmp).expect("mkdir");
+        fs::write(tmp.join("x"), b"").expect("block removal");
+        let err = format!("{:#}", save(&path, &[]).expect_err("cannot write"));
+        assert!(err.contains("state.json"), "{err}");
+        assert_eq!(load(&path).expect("old file"), Some(rules()));
+        // A plain leftover file from a failed rename is removed.
+        fs::remove_file(tmp.join("x")).expect("rm");
+        fs::remove_dir(&tmp).expect("rmdir");
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).expect("mkdir");
+        let into_dir = sub.clone();
+        // Renaming a file over a non-empty directory fails after the temp
+        // file was written.
+        fs::write(sub.join("keep"), b"").expect("write");
+        assert!(save(&into_dir, &rules()).is_err());
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .expect("readdir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert!(
+            !left.iter().any(|n| n.to_string_lossy().ends_with(".tmp")),
+            "{left:?}"
+        );
     }
 
     #[test]
