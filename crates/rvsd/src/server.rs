@@ -115,6 +115,11 @@ impl Shared {
         let now = self.now();
         let snapshot = director.engine.snapshot();
         let (commands, ended) = director.drains.poll(&snapshot, now);
+        if commands.is_empty() && ended.is_empty() {
+            // Nothing changed: no state-file write (this runs every second
+            // while a drain waits for its connections).
+            return;
+        }
         if !commands.is_empty() {
             if let Err((index, error)) = director.engine.apply_all(commands) {
                 crate::log(&format!(
