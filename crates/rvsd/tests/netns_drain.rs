@@ -87,18 +87,22 @@ impl Ctx<'_> {
 
     /// `-> RIP:80  Masq  W  Active  Inactive` rows of `-L -n`, as words.
     fn rows(&self) -> Vec<Vec<String>> {
-        self.ok(&["-L", "-n"])
-            .lines()
-            .filter(|l| l.trim_start().starts_with("-> 203."))
-            .map(|l| l.split_whitespace().skip(1).map(str::to_string).collect())
-            .collect()
+        parse_rows(&self.ok(&["-L", "-n"]))
     }
 
+    /// Wait until `f(rows)` holds. A failing `rvsadm` inside the wait is
+    /// one more try, not a failure (rvsd may be starting, or slow on a
+    /// loaded machine); the last error is in the message at the end.
     fn wait(&self, what: &str, secs: u64, f: impl Fn(&Vec<Vec<String>>) -> bool) {
-        let mut last = Vec::new();
+        let mut last = Err(String::new());
         let ok = Netns::wait_for(what, Duration::from_secs(secs), || {
-            last = self.rows();
-            f(&last)
+            let out = self.rvsadm(&["-L", "-n"]);
+            last = if out.status.success() {
+                Ok(parse_rows(&String::from_utf8_lossy(&out.stdout)))
+            } else {
+                Err(String::from_utf8_lossy(&out.stderr).into_owned())
+            };
+            last.as_ref().is_ok_and(&f)
         });
         assert!(
             ok.is_ok(),
@@ -106,6 +110,14 @@ impl Ctx<'_> {
             self.log_text()
         );
     }
+}
+
+fn parse_rows(listing: &str) -> Vec<Vec<String>> {
+    listing
+        .lines()
+        .filter(|l| l.trim_start().starts_with("-> 203."))
+        .map(|l| l.split_whitespace().skip(1).map(str::to_string).collect())
+        .collect()
 }
 
 #[test]
@@ -142,12 +154,9 @@ fn reload_drains_a_server_until_its_held_connection_closes() {
         log,
         rvsadm: rvsadm_bin(),
     };
-    // rvsd may take a moment to bind its socket on a loaded machine.
-    Netns::wait_for("rvsd socket", Duration::from_secs(20), || {
-        std::path::Path::new(&d.socket).exists()
-    })
-    .unwrap_or_else(|e| panic!("{e}; rvsd log:\n{}", d.log_text()));
-    d.wait("both real servers", 20, |r| r.len() == 2);
+    // rvsd may take a while to serve its socket on a loaded machine; the
+    // wait tolerates rvsadm failing until then.
+    d.wait("both real servers", 30, |r| r.len() == 2);
     Netns::wait_for("steering", Duration::from_secs(20), || {
         d.log_text()
             .contains("steering 1 service(s), 2 NAT source(s)")
@@ -169,9 +178,9 @@ fn reload_drains_a_server_until_its_held_connection_closes() {
             Some(&topo.log_path("holder.log")),
         )
         .expect("start the holder");
-    Netns::wait_for("held connection", Duration::from_secs(10), || up.exists())
+    Netns::wait_for("held connection", Duration::from_secs(20), || up.exists())
         .unwrap_or_else(|e| panic!("{e}; rvsd log:\n{}", d.log_text()));
-    d.wait("ActiveConn 1", 10, |r| {
+    d.wait("ActiveConn 1", 20, |r| {
         r.iter().any(|w| w.get(3).map(String::as_str) == Some("1"))
     });
     let busy = d
@@ -191,7 +200,7 @@ fn reload_drains_a_server_until_its_held_connection_closes() {
     std::fs::write(&cfg, config(&[other_ip])).expect("config");
     let out = d.ok(&["--reload"]);
     assert!(out.starts_with("reloaded "), "{out}");
-    d.wait("busy server at weight 0", 10, |r| {
+    d.wait("busy server at weight 0", 20, |r| {
         r.iter()
             .any(|w| w.first() == Some(&busy) && w.get(2).map(String::as_str) == Some("0"))
     });
