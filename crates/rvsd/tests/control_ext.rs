@@ -173,12 +173,25 @@ fn http_get(addr: SocketAddr, path: &str) -> String {
     out
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The metrics address rvsd bound (`--metrics-listen 127.0.0.1:0` lets
+/// the kernel pick a free port, so parallel tests never race for one).
+fn metrics_addr(log: impl Fn() -> String) -> SocketAddr {
+    let deadline = Instant::now() + MARGIN;
+    loop {
+        let text = log();
+        let found = text
+            .lines()
+            .filter_map(|l| l.split("metrics on http://").nth(1))
+            .find_map(|rest| rest.split('/').next()?.parse().ok());
+        if let Some(addr) = found {
+            return addr;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no metrics address in the log:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -194,16 +207,16 @@ fn health_drain_clear_override_and_reload_through_the_control_socket() {
     );
     let cfg = dir.path().join("rvs.toml");
     fs::write(&cfg, toml(p1, 3, Some(p2))).unwrap();
-    let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let d = Daemon::start(
         dir.path(),
         &[
             "--config",
             cfg.to_str().unwrap(),
             "--metrics-listen",
-            &metrics.to_string(),
+            "127.0.0.1:0",
         ],
     );
+    let metrics = metrics_addr(|| d.log());
     d.wait_for("both checked up", |c| {
         let h = c.health().unwrap();
         h.checking

@@ -31,7 +31,19 @@ struct Web {
 
 impl Web {
     fn start(port: u16) -> Web {
-        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        // Restarting on a port the test used before: the health checker's
+        // own connections may hold it for a moment (bounded retry).
+        let deadline = Instant::now() + MARGIN;
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", port)) {
+                Ok(l) => break l,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && port != 0 => {
+                    assert!(Instant::now() < deadline, "port {port} stays in use");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("bind 127.0.0.1:{port}: {e}"),
+            }
+        };
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -177,12 +189,25 @@ fn reals(t: &TableSnapshot, vport: u16) -> Vec<(u16, i32)> {
     v
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The metrics address rvsd bound (`--metrics-listen 127.0.0.1:0` lets
+/// the kernel pick a free port, so parallel tests never race for one).
+fn metrics_addr(log: impl Fn() -> String) -> SocketAddr {
+    let deadline = Instant::now() + MARGIN;
+    loop {
+        let text = log();
+        let found = text
+            .lines()
+            .filter_map(|l| l.split("metrics on http://").nth(1))
+            .find_map(|rest| rest.split('/').next()?.parse().ok());
+        if let Some(addr) = found {
+            return addr;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no metrics address in the log:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn http_get(addr: SocketAddr, path: &str) -> String {
@@ -231,16 +256,16 @@ fn stop_leaves_restart_returns_reload_and_metrics() {
     let (p1, p2) = (web1.port, _web2.port);
     let cfg = dir.path().join("rvs.toml");
     fs::write(&cfg, toml(p1, p2, 1, "")).unwrap();
-    let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let d = Daemon::start(
         dir.path(),
         &[
             "--config",
             cfg.to_str().unwrap(),
             "--metrics-listen",
-            &metrics.to_string(),
+            "127.0.0.1:0",
         ],
     );
+    let metrics = metrics_addr(|| d.log());
     d.wait_for("both servers", |t| {
         reals(t, 80)
             == vec![
