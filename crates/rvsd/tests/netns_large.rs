@@ -19,7 +19,12 @@ use rvs_testnet::{
     Netns, Rvsd, TunTopology, NAT_VIP,
 };
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// rvsd keeps the rules of services that left the table for 2 s; a
+/// listing taken this soon after the change is still inside that grace
+/// period however the read was delayed.
+const GRACE_CHECKABLE: Duration = Duration::from_millis(1800);
 
 const RVSD: &str = env!("CARGO_BIN_EXE_rvsd");
 const SIZE: usize = 10 * 1000 * 1000;
@@ -392,17 +397,22 @@ fn nat_clear_and_restore_keeps_clients_served() {
         "{steered:?}"
     );
 
+    let cleared = Instant::now();
     d.ipvsadm("-C").expect("-C");
     let listed = d.ipvsadm("-L -n").expect("-L -n");
     assert_eq!(listed.lines().count(), 3, "step 026: empty table\n{listed}");
     // What an operator's script does between the two commands takes a
     // moment; rvsd's sync (every 50 ms) sees the empty table meanwhile.
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        pre_rules(&topo.director),
-        steered,
-        "the rules stay through the grace period after -C"
-    );
+    let rules = pre_rules(&topo.director);
+    // Only meaningful inside the 2 s grace period: a machine that stalled
+    // past it proves nothing either way.
+    if cleared.elapsed() < GRACE_CHECKABLE {
+        assert_eq!(
+            rules, steered,
+            "the rules stay through the grace period after -C"
+        );
+    }
     let exe = d.rvsadm.to_string_lossy().to_string();
     let out = topo
         .director
@@ -428,9 +438,13 @@ fn nat_clear_and_restore_keeps_clients_served() {
 
     // A clear that is not followed by a restore: the rules go once the
     // grace period is over (and not before a second has passed).
+    let cleared = Instant::now();
     d.ipvsadm("-C").expect("-C");
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(pre_rules(&topo.director), steered, "1 s after -C");
+    let rules = pre_rules(&topo.director);
+    if cleared.elapsed() < GRACE_CHECKABLE {
+        assert_eq!(rules, steered, "1 s after -C");
+    }
     d.wait_steering(0, 0)
         .expect("rules removed after the grace period");
     let all = topo
