@@ -156,13 +156,29 @@ pub fn stop(opts: &Options) -> Result<String, SetupError> {
     let state = load_state(&path)?;
     let mut report = String::new();
     if let Some(pid) = state.pid.filter(|p| decapsulator_alive(*p)) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .stdin(Stdio::null())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while decapsulator_alive(pid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+        // SIGTERM, then SIGKILL if it is still there after 3 s; the PID
+        // is re-checked before each signal (it must still be our
+        // decapsulator, not a reused PID).
+        let mut stopped = false;
+        for (signal, wait) in [("-TERM", 3), ("-KILL", 2)] {
+            if !decapsulator_alive(pid) {
+                stopped = true;
+                break;
+            }
+            let _ = Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(wait);
+            while decapsulator_alive(pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        if !stopped && decapsulator_alive(pid) {
+            return Err(SetupError::Invalid(format!(
+                "the IPIP decapsulator (pid {pid}) does not stop; nothing else was changed"
+            )));
         }
         let _ = writeln!(report, "IPIP decapsulator stopped (pid {pid})");
     }
