@@ -45,12 +45,14 @@ impl DrTopology {
     pub fn create(tag: &str) -> Result<DrTopology, TestnetError> {
         let prefix = unique_prefix(tag);
         let dir = std::env::temp_dir().join(format!("rvs-testnet-{prefix}"));
-        std::fs::create_dir_all(&dir)?;
         let sw = Netns::create(&format!("{prefix}-sw"))?;
         let director = Netns::create(&format!("{prefix}-dir"))?;
         let client = Netns::create(&format!("{prefix}-cli"))?;
         let rs1 = Netns::create(&format!("{prefix}-rs1"))?;
         let rs2 = Netns::create(&format!("{prefix}-rs2"))?;
+        // The directory last: an error before the topology exists must
+        // not leave it behind (the namespaces made so far drop).
+        std::fs::create_dir_all(&dir)?;
         let mut topo = DrTopology {
             rs1,
             rs2,

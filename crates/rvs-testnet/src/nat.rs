@@ -43,13 +43,15 @@ impl NatTopology {
     pub fn create(tag: &str) -> Result<NatTopology, TestnetError> {
         let prefix = unique_prefix(tag);
         let dir = std::env::temp_dir().join(format!("rvs-testnet-{prefix}"));
-        std::fs::create_dir_all(&dir)?;
         // Namespaces are created one by one; the ones already made are
         // dropped (deleted) if a later step fails.
         let director = Netns::create(&format!("{prefix}-dir"))?;
         let client = Netns::create(&format!("{prefix}-cli"))?;
         let rs1 = Netns::create(&format!("{prefix}-rs1"))?;
         let rs2 = Netns::create(&format!("{prefix}-rs2"))?;
+        // The directory last: an error before the topology exists must
+        // not leave it behind (the namespaces made so far drop).
+        std::fs::create_dir_all(&dir)?;
         let http = [Spawned { pid: 0 }; 2];
         let mut topo = NatTopology {
             rs1,
