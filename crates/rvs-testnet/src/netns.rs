@@ -103,7 +103,7 @@ impl Netns {
         env: &[(&str, &str)],
         input: &[u8],
     ) -> Result<Output, TestnetError> {
-        use std::io::Write;
+        use std::io::Write as _;
         let display = format!("[{}] {}", self.name, args.join(" "));
         let mut cmd = self.exec_command(args);
         cmd.envs(env.iter().copied())
@@ -114,10 +114,26 @@ impl Netns {
             command: display.clone(),
             source,
         })?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(input)?;
+        // Feed stdin from another thread while this one drains stdout and
+        // stderr: a child that writes a lot before reading all its input
+        // would otherwise block both sides forever. A child that exits
+        // without reading everything (broken pipe) is reported by its
+        // exit status and stderr, and is always reaped.
+        let writer = child.stdin.take().map(|mut stdin| {
+            let input = input.to_vec();
+            std::thread::spawn(move || match stdin.write_all(&input) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
+                _ => Ok(()),
+            })
+        });
+        let out = child.wait_with_output()?;
+        if let Some(w) = writer {
+            match w.join() {
+                Ok(r) => r?,
+                Err(_) => return Err(std::io::Error::other("stdin writer panicked").into()),
+            }
         }
-        Ok(child.wait_with_output()?)
+        Ok(out)
     }
 
     /// Write a sysctl inside the namespace (`net.ipv4.ip_forward`, ...).
