@@ -4,7 +4,7 @@
 //! The "decapsulator" is a `sleep` renamed `rvs-realserver-...` (what
 //! `stop` checks in `/proc/<pid>/cmdline`) with SIGTERM ignored, started
 //! by this test in this test's namespace, and killed by PID on every exit
-//! path. `stop` reads `ip -o -4 addr show dev lo` and changes nothing
+//! path, as is its run directory. `stop` reads `ip -o -4 addr show dev lo` and changes nothing
 //! else: the state file names no VIP and no saved sysctl.
 
 use rvs_realserver::service::{stop, Options};
@@ -22,6 +22,15 @@ impl Drop for Sleeper {
     }
 }
 
+/// The run directory; removed on drop, panics included.
+struct RunDir(std::path::PathBuf);
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn cmdline(pid: u32) -> String {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -34,7 +43,9 @@ fn stop_kills_a_decapsulator_that_ignores_sigterm() {
         eprintln!("skipped: needs bash");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("rvs-realserver-stop-{}", std::process::id()));
+    let run_dir =
+        RunDir(std::env::temp_dir().join(format!("rvs-realserver-stop-{}", std::process::id())));
+    let dir = run_dir.0.clone();
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("run dir");
     // SIG_IGN survives exec; `exec -a` names the process.
