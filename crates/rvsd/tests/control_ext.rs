@@ -131,7 +131,7 @@ impl Drop for Daemon {
 fn vip() -> ServiceKey {
     ServiceKey::Addr {
         protocol: Protocol::Tcp,
-        addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+        addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
         port: 80,
     }
 }
@@ -140,7 +140,7 @@ fn lo() -> IpAddr {
     IpAddr::V4(Ipv4Addr::LOCALHOST)
 }
 
-/// (port, weight) of the real servers of 10.0.0.1:80.
+/// (port, weight) of the real servers of 192.0.2.1:80.
 fn reals(t: &TableSnapshot) -> Vec<(u16, i32)> {
     let mut v: Vec<(u16, i32)> = t
         .services
@@ -154,7 +154,7 @@ fn reals(t: &TableSnapshot) -> Vec<(u16, i32)> {
 
 fn toml(p1: u16, w1: i32, p2: Option<u16>) -> String {
     let mut t = format!(
-        "[[service]]\nvip = \"10.0.0.1:80\"\nscheduler = \"wrr\"\ndelay_loop = 0.2\nconnect_timeout = 0.5\nretry = 0\ndrain_timeout = 30\n\n[[service.real]]\naddr = \"127.0.0.1:{p1}\"\nweight = {w1}\n[[service.real.check]]\ntype = \"tcp\"\n"
+        "[[service]]\nvip = \"192.0.2.1:80\"\nscheduler = \"wrr\"\ndelay_loop = 0.2\nconnect_timeout = 0.5\nretry = 0\ndrain_timeout = 30\n\n[[service.real]]\naddr = \"127.0.0.1:{p1}\"\nweight = {w1}\n[[service.real.check]]\ntype = \"tcp\"\n"
     );
     if let Some(p2) = p2 {
         t.push_str(&format!(
@@ -241,7 +241,7 @@ fn health_drain_clear_override_and_reload_through_the_control_socket() {
     }
     let text = d.rvsadm_ok(&["--health"]);
     assert!(
-        text.starts_with("TCP  10.0.0.1:80  quorum up  live weight 4\n"),
+        text.starts_with("TCP  192.0.2.1:80  quorum up  live weight 4\n"),
         "{text}"
     );
     assert!(
@@ -259,7 +259,7 @@ fn health_drain_clear_override_and_reload_through_the_control_socket() {
     let m = http_get(metrics, "/metrics");
     assert!(
         m.contains(&format!(
-            "rvs_check_duration_seconds_bucket{{service=\"TCP:10.0.0.1:80\",server=\"127.0.0.1:{p1}\",le=\"+Inf\"}} "
+            "rvs_check_duration_seconds_bucket{{service=\"TCP:192.0.2.1:80\",server=\"127.0.0.1:{p1}\",le=\"+Inf\"}} "
         )),
         "{m}"
     );
@@ -270,7 +270,7 @@ fn health_drain_clear_override_and_reload_through_the_control_socket() {
     let out = d.rvsadm_ok(&[
         "--drain",
         "-t",
-        "10.0.0.1:80",
+        "192.0.2.1:80",
         "-r",
         &format!("127.0.0.1:{p1}"),
         "--timeout",
@@ -278,7 +278,7 @@ fn health_drain_clear_override_and_reload_through_the_control_socket() {
     ]);
     assert!(
         out.starts_with(&format!(
-            "draining TCP  10.0.0.1:80 -> 127.0.0.1:{p1}  operator  active 0  inactive 0  for "
+            "draining TCP  192.0.2.1:80 -> 127.0.0.1:{p1}  operator  active 0  inactive 0  for "
         )),
         "{out}"
     );
@@ -351,7 +351,7 @@ fn health_drain_clear_override_and_reload_through_the_control_socket() {
     );
 
     // An invalid file: refused with its line, nothing changes.
-    fs::write(&cfg, "[[service]]\nvip = \"10.0.0.1:80\"\nbogus = 1\n").unwrap();
+    fs::write(&cfg, "[[service]]\nvip = \"192.0.2.1:80\"\nbogus = 1\n").unwrap();
     let before = d.dir().table().unwrap();
     let out = d.rvsadm(&["--reload"]);
     assert_eq!(out.status.code(), Some(2));
@@ -414,7 +414,7 @@ fn drain_without_config_removes_an_idle_server_and_clear_override_restores() {
     );
 
     // Unknown server: refused with ipvsadm's words.
-    let out = d.rvsadm(&["--drain", "-t", "10.0.0.1:80", "-r", "192.168.1.9:80"]);
+    let out = d.rvsadm(&["--drain", "-t", "192.0.2.1:80", "-r", "192.168.1.9:80"]);
     assert_eq!(out.status.code(), Some(255));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),

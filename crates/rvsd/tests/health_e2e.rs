@@ -223,7 +223,7 @@ fn toml(p1: u16, p2: u16, w2: i32, extra: &str) -> String {
     format!(
         r#"
 [[service]]
-vip = "10.0.0.1:80"
+vip = "192.0.2.1:80"
 scheduler = "wrr"
 delay_loop = 0.2
 connect_timeout = 0.5
@@ -277,17 +277,17 @@ fn stop_leaves_restart_returns_reload_and_metrics() {
     // Stop web1: it leaves the pool, the log says so.
     web1.stop();
     d.wait_for("web1 removed", |t| reals(t, 80) == vec![(p2, 1)]);
-    d.wait_log(&format!("TCP 10.0.0.1:80, 127.0.0.1:{p1} is gone."));
+    d.wait_log(&format!("TCP 192.0.2.1:80, 127.0.0.1:{p1} is gone."));
 
     // Metrics show it down.
     let m = http_get(metrics, "/metrics");
     assert!(
-        m.contains(&format!("rvs_real_server_up{{service=\"TCP:10.0.0.1:80\",server=\"127.0.0.1:{p1}\",overridden=\"false\"}} 0")),
+        m.contains(&format!("rvs_real_server_up{{service=\"TCP:192.0.2.1:80\",server=\"127.0.0.1:{p1}\",overridden=\"false\"}} 0")),
         "{m}"
     );
     assert!(
         m.contains(&format!(
-            "rvs_real_server_weight{{service=\"TCP:10.0.0.1:80\",server=\"127.0.0.1:{p2}\"}} 1"
+            "rvs_real_server_weight{{service=\"TCP:192.0.2.1:80\",server=\"127.0.0.1:{p2}\"}} 1"
         )),
         "{m}"
     );
@@ -297,7 +297,7 @@ fn stop_leaves_restart_returns_reload_and_metrics() {
     // Restart on the same port: back with weight 3.
     let _web1b = Web::start(p1);
     d.wait_for("web1 back", |t| reals(t, 80).contains(&(p1, 3)));
-    d.wait_log(&format!("TCP 10.0.0.1:80, 127.0.0.1:{p1} is back."));
+    d.wait_log(&format!("TCP 192.0.2.1:80, 127.0.0.1:{p1} is back."));
 
     // Reload: web2 weight 4 and a new service; web1 untouched.
     fs::write(
@@ -306,7 +306,7 @@ fn stop_leaves_restart_returns_reload_and_metrics() {
             p1,
             p2,
             4,
-            "\n[[service]]\nvip = \"10.0.0.1:443\"\nscheduler = \"rr\"\n",
+            "\n[[service]]\nvip = \"192.0.2.1:443\"\nscheduler = \"rr\"\n",
         ),
     )
     .unwrap();
@@ -320,7 +320,7 @@ fn stop_leaves_restart_returns_reload_and_metrics() {
     });
 
     // An invalid file: logged with its line, nothing changes.
-    fs::write(&cfg, "[[service]]\nvip = \"10.0.0.1:80\"\nbogus = 1\n").unwrap();
+    fs::write(&cfg, "[[service]]\nvip = \"192.0.2.1:80\"\nbogus = 1\n").unwrap();
     let before = d.table();
     d.hup();
     d.wait_log("line 3:");
@@ -338,7 +338,7 @@ fn all_down_gives_the_sorry_server_and_keepalived_conf_works() {
     fs::write(
         &cfg,
         format!(
-            "vrrp_instance VI_1 {{\n state MASTER\n}}\nvirtual_server 10.0.0.2 80 {{\n  delay_loop 0.2\n  lb_algo rr\n  lb_kind NAT\n  sorry_server 127.0.0.1 {}\n  real_server 127.0.0.1 {p1} {{\n    weight 2\n    HTTP_GET {{\n      url {{\n        path /\n        status_code 200\n      }}\n      connect_timeout 0.5\n      retry 0\n    }}\n  }}\n}}\n",
+            "vrrp_instance VI_1 {{\n state MASTER\n}}\nvirtual_server 192.0.2.2 80 {{\n  delay_loop 0.2\n  lb_algo rr\n  lb_kind NAT\n  sorry_server 127.0.0.1 {}\n  real_server 127.0.0.1 {p1} {{\n    weight 2\n    HTTP_GET {{\n      url {{\n        path /\n        status_code 200\n      }}\n      connect_timeout 0.5\n      retry 0\n    }}\n  }}\n}}\n",
             sorry.port
         ),
     )
@@ -391,7 +391,7 @@ fn an_invalid_file_at_start_is_refused_with_its_line() {
     let cfg = dir.path().join("rvs.toml");
     fs::write(
         &cfg,
-        "[[service]]\nvip = \"10.0.0.1:80\"\nscheduler = \"nope\"\n",
+        "[[service]]\nvip = \"192.0.2.1:80\"\nscheduler = \"nope\"\n",
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_rvsd"))
