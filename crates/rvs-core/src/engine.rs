@@ -526,6 +526,27 @@ impl Engine {
     pub(crate) fn account_removed(&mut self, r: &Removed) {
         if let Some((client, reply)) = FlowTuple::of_conn(&r.conn) {
             self.push_flow_event(FlowEvent::Removed { client, reply });
+            // A client reusing its port may already have a newer connection
+            // on the same tuples (conn_reuse_mode): the removal above must
+            // not take that one out of the datapath's steering maps.
+            let newer: Vec<_> = [
+                self.conns.lookup_in(&r.conn.in_key()),
+                self.conns.lookup_out(&r.conn.out_key()),
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|id| *id != r.id)
+            .collect();
+            let mut seen = Vec::new();
+            for id in newer {
+                if seen.contains(&id) {
+                    continue;
+                }
+                seen.push(id);
+                if let Some((client, reply)) = self.conns.get(id).and_then(FlowTuple::of_conn) {
+                    self.push_flow_event(FlowEvent::Added { client, reply });
+                }
+            }
         }
         let Some(id) = r.conn.dest() else {
             return;

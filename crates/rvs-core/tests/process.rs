@@ -769,3 +769,48 @@ fn listings_between_ticks_use_the_last_tick_time() {
     let c = &e.connections()[0];
     assert_eq!((c.state.as_str(), c.expires_ms), ("SYN_RECV", 58_000));
 }
+
+#[test]
+fn a_reused_client_port_keeps_its_new_flow_steered() {
+    // Replaying the flow events into a set must leave the new
+    // connection's tuples in place after the old connection expires.
+    let mut e = seed_nat();
+    e.record_flow_events(true);
+    let first = nat_connection(&mut e, 59000, 1); // ends in TIME_WAIT
+    let mut f = syn(59000, 80); // same client port: rescheduled
+    let second = forward_hop(&e.process(&mut f, PacketMeta::default(), t(2)));
+    assert_ne!(IpAddr::V4(first), second, "rr moved on");
+    e.tick(t(3)); // the old entry is freed now
+    let mut steered = std::collections::HashSet::new();
+    for ev in e.drain_flow_events() {
+        match ev {
+            rvs_core::FlowEvent::Added { client, reply } => {
+                steered.insert(client);
+                steered.extend(reply);
+            }
+            rvs_core::FlowEvent::Removed { client, reply } => {
+                steered.remove(&client);
+                if let Some(r) = reply {
+                    steered.remove(&r);
+                }
+            }
+        }
+    }
+    let client = rvs_core::FlowTuple {
+        protocol: Protocol::Tcp,
+        saddr: IpAddr::V4(CIP),
+        sport: 59000,
+        daddr: IpAddr::V4(VIP),
+        dport: 80,
+    };
+    let reply = rvs_core::FlowTuple {
+        protocol: Protocol::Tcp,
+        saddr: second,
+        sport: 80,
+        daddr: IpAddr::V4(CIP),
+        dport: 59000,
+    };
+    assert!(steered.contains(&client), "{steered:?}");
+    assert!(steered.contains(&reply), "{steered:?}");
+    assert_eq!(steered.len(), 2, "the old reply tuple is gone: {steered:?}");
+}
