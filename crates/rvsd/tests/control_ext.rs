@@ -11,14 +11,14 @@ use rvs_api::{Director, DirectorError, DrainReason, ServerHealthState};
 use rvs_core::snapshot::TableSnapshot;
 use rvs_core::{Command, DestConfig, FwdMethod, Protocol, ServiceConfig, ServiceKey};
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Process, Output, Stdio};
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Command as Process, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const MARGIN: Duration = Duration::from_secs(15);
-const RVSD: &str = env!("CARGO_BIN_EXE_rvsd");
+mod local_rvsd;
+
+use local_rvsd::{http_get, metrics_addr, Daemon, MARGIN, RVSD};
 
 /// The rvsadm binary beside rvsd (built on demand).
 fn rvsadm_bin() -> PathBuf {
@@ -34,51 +34,7 @@ fn rvsadm_bin() -> PathBuf {
     path
 }
 
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
-    stderr: PathBuf,
-}
-
 impl Daemon {
-    fn start(dir: &Path, args: &[&str]) -> Daemon {
-        let socket = dir.join("rvsd.sock");
-        let stderr = dir.join("rvsd.stderr");
-        let child = Process::new(RVSD)
-            .arg("--no-datapath")
-            .arg("--socket")
-            .arg(&socket)
-            .args(args)
-            .env_remove("RVS_SOCKET")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        let mut d = Daemon {
-            child,
-            socket,
-            stderr,
-        };
-        let deadline = Instant::now() + MARGIN;
-        loop {
-            if let Ok(mut c) = SocketDirector::connect(&d.socket) {
-                if c.ping().is_ok() {
-                    return d;
-                }
-            }
-            if let Ok(Some(status)) = d.child.try_wait() {
-                panic!("rvsd exited ({status}): {}", d.log());
-            }
-            assert!(Instant::now() < deadline, "rvsd did not start: {}", d.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
     fn dir(&self) -> SocketDirector {
         SocketDirector::connect(&self.socket).unwrap()
     }
@@ -121,13 +77,6 @@ impl Daemon {
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn vip() -> ServiceKey {
     ServiceKey::Addr {
         protocol: Protocol::Tcp,
@@ -162,36 +111,6 @@ fn toml(p1: u16, w1: i32, p2: Option<u16>) -> String {
         ));
     }
     t
-}
-
-fn http_get(addr: SocketAddr, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-/// The metrics address rvsd bound (`--metrics-listen 127.0.0.1:0` lets
-/// the kernel pick a free port, so parallel tests never race for one).
-fn metrics_addr(log: impl Fn() -> String) -> SocketAddr {
-    let deadline = Instant::now() + MARGIN;
-    loop {
-        let text = log();
-        let found = text
-            .lines()
-            .filter_map(|l| l.split("metrics on http://").nth(1))
-            .find_map(|rest| rest.split('/').next()?.parse().ok());
-        if let Some(addr) = found {
-            return addr;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no metrics address in the log:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

@@ -12,15 +12,15 @@ use rvs_api::Director;
 use rvs_core::snapshot::TableSnapshot;
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpListener;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Generous bound for anything the checker should do in ~1 s.
-const MARGIN: Duration = Duration::from_secs(15);
+mod local_rvsd;
+
+use local_rvsd::{http_get, metrics_addr, Daemon, MARGIN};
 
 /// A tiny HTTP server answering 200 "ok" until stopped.
 struct Web {
@@ -83,51 +83,7 @@ impl Drop for Web {
     }
 }
 
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
-    stderr: PathBuf,
-}
-
 impl Daemon {
-    fn start(dir: &Path, args: &[&str]) -> Daemon {
-        let socket = dir.join("rvsd.sock");
-        let stderr = dir.join("rvsd.stderr");
-        let child = Command::new(env!("CARGO_BIN_EXE_rvsd"))
-            .arg("--no-datapath")
-            .arg("--socket")
-            .arg(&socket)
-            .args(args)
-            .env_remove("RVS_SOCKET")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        let mut d = Daemon {
-            child,
-            socket,
-            stderr,
-        };
-        let deadline = Instant::now() + MARGIN;
-        loop {
-            if let Ok(mut c) = SocketDirector::connect(&d.socket) {
-                if c.ping().is_ok() {
-                    return d;
-                }
-            }
-            if let Ok(Some(status)) = d.child.try_wait() {
-                panic!("rvsd exited ({status}): {}", d.log());
-            }
-            assert!(Instant::now() < deadline, "rvsd did not start: {}", d.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
     fn table(&self) -> TableSnapshot {
         SocketDirector::connect(&self.socket)
             .unwrap()
@@ -170,13 +126,6 @@ impl Daemon {
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// (port, weight) of every real server of the service on `vport`.
 fn reals(t: &TableSnapshot, vport: u16) -> Vec<(u16, i32)> {
     let mut v: Vec<(u16, i32)> = t
@@ -187,36 +136,6 @@ fn reals(t: &TableSnapshot, vport: u16) -> Vec<(u16, i32)> {
         .collect();
     v.sort_unstable();
     v
-}
-
-/// The metrics address rvsd bound (`--metrics-listen 127.0.0.1:0` lets
-/// the kernel pick a free port, so parallel tests never race for one).
-fn metrics_addr(log: impl Fn() -> String) -> SocketAddr {
-    let deadline = Instant::now() + MARGIN;
-    loop {
-        let text = log();
-        let found = text
-            .lines()
-            .filter_map(|l| l.split("metrics on http://").nth(1))
-            .find_map(|rest| rest.split('/').next()?.parse().ok());
-        if let Some(addr) = found {
-            return addr;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no metrics address in the log:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn http_get(addr: SocketAddr, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
 }
 
 fn toml(p1: u16, p2: u16, w2: i32, extra: &str) -> String {
