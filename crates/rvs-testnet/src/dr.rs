@@ -17,7 +17,7 @@ use crate::nat::start_http_bound;
 use crate::netns::{bridge, plug, tx_checksum_off, unique_prefix, Netns, Spawned};
 use crate::TestnetError;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub const DR_CIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 pub const DR_DIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
@@ -63,42 +63,21 @@ impl DrTopology {
             http: [Spawned { pid: 0 }; 2],
         };
         topo.wire()?;
-        topo.http = [
-            start_http_bound(
-                &topo.rs1,
-                &topo.dir,
-                "rs1",
-                Ipv4Addr::UNSPECIFIED,
-                (DR_RIP1, 80),
-                "RS1-web1",
-            )?,
-            start_http_bound(
-                &topo.rs2,
-                &topo.dir,
-                "rs2",
-                Ipv4Addr::UNSPECIFIED,
-                (DR_RIP2, 80),
-                "RS2-web2",
-            )?,
-        ];
+        topo.http = start_web(&topo.rs1, &topo.rs2, &topo.dir, [DR_RIP1, DR_RIP2])?;
         Ok(topo)
     }
 
     fn wire(&self) -> Result<(), TestnetError> {
-        bridge(&self.sw, "br0")?;
-        for (ns, port, cidr) in [
-            (&self.client, "p-cli", "198.51.100.2/24"),
-            (&self.director, "p-dir", "198.51.100.1/24"),
-            (&self.rs1, "p-rs1", "198.51.100.11/24"),
-            (&self.rs2, "p-rs2", "198.51.100.12/24"),
-        ] {
-            plug(&self.sw, "br0", port, ns, "eth0")?;
-            ns.ip(&["addr", "add", cidr, "dev", "eth0"])?;
-            tx_checksum_off(ns, "eth0");
-        }
-        self.director
-            .ip(&["addr", "add", "198.51.100.10/32", "dev", "eth0"])?;
-        Ok(())
+        wire_lan(
+            &self.sw,
+            &self.director,
+            &[
+                (&self.client, "p-cli", "198.51.100.2/24"),
+                (&self.director, "p-dir", "198.51.100.1/24"),
+                (&self.rs1, "p-rs1", "198.51.100.11/24"),
+                (&self.rs2, "p-rs2", "198.51.100.12/24"),
+            ],
+        )
     }
 
     /// What `rvs-realserver start --mode dr` does, done directly: VIP/32
@@ -127,4 +106,52 @@ impl Drop for DrTopology {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The LAN both walkthroughs (DR and TUN) start from: bridge `br0` in
+/// `sw`; each `(ns, port, cidr)` plugged into it as `eth0` (bridge port
+/// `port`) with address `cidr` and TX checksum offload off; then the
+/// VIP 198.51.100.10/32 on the director's `eth0`.
+pub(crate) fn wire_lan(
+    sw: &Netns,
+    director: &Netns,
+    hosts: &[(&Netns, &str, &str)],
+) -> Result<(), TestnetError> {
+    bridge(sw, "br0")?;
+    for &(ns, port, cidr) in hosts {
+        plug(sw, "br0", port, ns, "eth0")?;
+        ns.ip(&["addr", "add", cidr, "dev", "eth0"])?;
+        tx_checksum_off(ns, "eth0");
+    }
+    director.ip(&["addr", "add", "198.51.100.10/32", "dev", "eth0"])?;
+    Ok(())
+}
+
+/// The web servers of both walkthroughs: HTTP on 0.0.0.0:80 in `rs1`
+/// and `rs2` (ready once `rips[i]:80` answers), pages `RS1-web1` and
+/// `RS2-web2`, roots and logs under `dir`.
+pub(crate) fn start_web(
+    rs1: &Netns,
+    rs2: &Netns,
+    dir: &Path,
+    rips: [Ipv4Addr; 2],
+) -> Result<[Spawned; 2], TestnetError> {
+    Ok([
+        start_http_bound(
+            rs1,
+            dir,
+            "rs1",
+            Ipv4Addr::UNSPECIFIED,
+            (rips[0], 80),
+            "RS1-web1",
+        )?,
+        start_http_bound(
+            rs2,
+            dir,
+            "rs2",
+            Ipv4Addr::UNSPECIFIED,
+            (rips[1], 80),
+            "RS2-web2",
+        )?,
+    ])
 }

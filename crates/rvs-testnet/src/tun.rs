@@ -15,8 +15,8 @@
 //! answering `RS1-web1` / `RS2-web2`; the VIP and the decapsulation are
 //! the caller's (`rvs-realserver start --mode tun`).
 
-use crate::nat::start_http_bound;
-use crate::netns::{bridge, plug, tx_checksum_off, unique_prefix, veth, Netns, Spawned};
+use crate::dr::{start_web, wire_lan};
+use crate::netns::{bridge, tx_checksum_off, unique_prefix, veth, Netns, Spawned};
 use crate::TestnetError;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -68,40 +68,21 @@ impl TunTopology {
             http: [Spawned { pid: 0 }; 2],
         };
         topo.wire()?;
-        topo.http = [
-            start_http_bound(
-                &topo.rs1,
-                &topo.dir,
-                "rs1",
-                Ipv4Addr::UNSPECIFIED,
-                (TUN_RIP1, 80),
-                "RS1-web1",
-            )?,
-            start_http_bound(
-                &topo.rs2,
-                &topo.dir,
-                "rs2",
-                Ipv4Addr::UNSPECIFIED,
-                (TUN_RIP2, 80),
-                "RS2-web2",
-            )?,
-        ];
+        topo.http = start_web(&topo.rs1, &topo.rs2, &topo.dir, [TUN_RIP1, TUN_RIP2])?;
         Ok(topo)
     }
 
     fn wire(&self) -> Result<(), TestnetError> {
-        bridge(&self.sw, "br0")?;
-        for (ns, port, cidr) in [
-            (&self.client, "p-cli", "198.51.100.2/24"),
-            (&self.director, "p-dir", "198.51.100.1/24"),
-            (&self.router, "p-rtr", "198.51.100.254/24"),
-        ] {
-            plug(&self.sw, "br0", port, ns, "eth0")?;
-            ns.ip(&["addr", "add", cidr, "dev", "eth0"])?;
-            tx_checksum_off(ns, "eth0");
-        }
+        wire_lan(
+            &self.sw,
+            &self.director,
+            &[
+                (&self.client, "p-cli", "198.51.100.2/24"),
+                (&self.director, "p-dir", "198.51.100.1/24"),
+                (&self.router, "p-rtr", "198.51.100.254/24"),
+            ],
+        )?;
         let d = &self.director;
-        d.ip(&["addr", "add", "198.51.100.10/32", "dev", "eth0"])?;
         d.ip(&["route", "add", "203.0.113.0/24", "via", "198.51.100.254"])?;
 
         let r = &self.router;
