@@ -11,25 +11,13 @@
 //! `scripts/deps.sh`); skipped with a message otherwise. Namespaces and
 //! processes are owned by guards that remove them on every exit path.
 
-use rvs_testnet::{is_root, workspace_bin, NatTopology, Netns, Rvsd, NAT_VIP};
+use rvs_testnet::{workspace_bin, NatTopology, Netns, Rvsd, NAT_VIP};
 use std::path::Path;
 use std::time::Duration;
 
-const RVSD: &str = env!("CARGO_BIN_EXE_rvsd");
+mod xdp_lab;
 
-const HEADER: &str = "IP Virtual Server version 1.2.1 (size=4096)\n\
-Prot LocalAddress:Port Scheduler Flags\n  \
--> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
-
-fn skip_reason() -> Option<String> {
-    if !is_root() {
-        return Some("needs root for network namespaces".into());
-    }
-    if let Err(e) = rvs_datapath::xdp::availability() {
-        return Some(format!("{e} (run scripts/deps.sh)"));
-    }
-    None
-}
+use xdp_lab::{big_file, cpu_ms, curls, download, ipvsadm, skip_reason, HEADER, RVSD};
 
 /// Start rvsd with `--datapath xdp --xdp-mode <mode>` and wait until the
 /// program is attached in that mode (`mode` "nfqueue": the NFQUEUE path,
@@ -56,10 +44,6 @@ fn start<'a>(topo: &'a NatTopology, mode: &str) -> Rvsd<'a> {
     d
 }
 
-fn ipvsadm(d: &Rvsd, line: &str) -> String {
-    d.ipvsadm(line).unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn wait_xdp_services(d: &Rvsd, n: usize) {
     if d.log_text().contains("datapath: nfqueue") {
         d.wait_steering(n, n).unwrap_or_else(|e| panic!("{e}"));
@@ -74,15 +58,6 @@ fn wait_xdp_services(d: &Rvsd, n: usize) {
             .is_some_and(|l| l.contains(&want))
     })
     .unwrap_or_else(|e| panic!("{e}; rvsd log:\n{}", d.log_text()));
-}
-
-fn curls(topo: &NatTopology, n: usize) -> Vec<String> {
-    (0..n)
-        .map(|_| {
-            topo.curl_from_client(NAT_VIP, 80)
-                .unwrap_or_else(|e| format!("curl failed: {e}"))
-        })
-        .collect()
 }
 
 fn ping_vip(topo: &NatTopology) -> bool {
@@ -282,71 +257,21 @@ fn large_download(tag: &str, mode: &str) {
         eprintln!("skipped: {why}");
         return;
     }
-    const SIZE: usize = 10 * 1024 * 1024;
     let topo = NatTopology::create(tag).expect("build the NAT topology");
-    for name in ["rs1", "rs2"] {
-        let body: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
-        std::fs::write(topo.dir.join(format!("www-{name}")).join("big"), body)
-            .expect("write the big file");
-    }
+    let want = big_file(&topo);
     let d = start(&topo, mode);
     ipvsadm(&d, "-A -t 198.51.100.10:80 -s rr");
     ipvsadm(&d, "-a -t 198.51.100.10:80 -r 203.0.113.11 -m");
     wait_xdp_services(&d, 1);
     let cpu_before = cpu_ms(d.pid.pid);
-    let url = format!("http://{NAT_VIP}/big");
-    let got_path = topo.dir.join("got-big");
-    let got_s = got_path.to_string_lossy().to_string();
-    let out = topo
-        .client
-        .output(
-            &[
-                "curl",
-                "-sS",
-                "--noproxy",
-                "*",
-                "--max-time",
-                "60",
-                "-o",
-                &got_s,
-                "-w",
-                "%{size_download}",
-                &url,
-            ],
-            &[],
-        )
-        .expect("run curl");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        SIZE.to_string(),
-        "curl: {}\nrvsd log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        d.log_text()
-    );
+    let got = download(&topo, &d);
     // Informational (no timing asserts in tests): rvsd's CPU for the
     // transfer (~7,300 data frames in, as many ACKs the other way).
     eprintln!(
         "{mode}: rvsd used {} ms of CPU for 10 MB through NAT",
         cpu_ms(d.pid.pid).saturating_sub(cpu_before)
     );
-    let got = std::fs::read(&got_path).expect("read the download");
-    let want: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
     assert!(got == want, "the download differs from the file");
-}
-
-/// User + system CPU of a process in ms (from /proc, 10 ms ticks).
-fn cpu_ms(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after_comm = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after comm.
-    (ticks(11) + ticks(12)) * 10
 }
 
 /// The same transfer through the NFQUEUE path, for comparison. Ignored:

@@ -27,26 +27,13 @@
 //! Needs root and the BPF object; skipped otherwise. Namespaces and
 //! processes are owned by guards that remove them on every exit path.
 
-use rvs_testnet::{is_root, link_counter, workspace_bin, NatTopology, Netns, Rvsd, NAT_VIP};
+use rvs_testnet::{link_counter, workspace_bin, NatTopology, Netns, Rvsd};
 use std::path::Path;
 use std::time::Duration;
 
-const RVSD: &str = env!("CARGO_BIN_EXE_rvsd");
-const SIZE: usize = 10 * 1024 * 1024;
+mod xdp_lab;
 
-const HEADER: &str = "IP Virtual Server version 1.2.1 (size=4096)\n\
-Prot LocalAddress:Port Scheduler Flags\n  \
--> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
-
-fn skip_reason() -> Option<String> {
-    if !is_root() {
-        return Some("needs root for network namespaces".into());
-    }
-    if let Err(e) = rvs_datapath::xdp::availability() {
-        return Some(format!("{e} (run scripts/deps.sh)"));
-    }
-    None
-}
+use xdp_lab::{big_file, cpu_ms, curls, download, ipvsadm, skip_reason, HEADER, RVSD};
 
 fn start<'a>(topo: &'a NatTopology, mode: &str, fast: bool) -> Rvsd<'a> {
     let rvsadm = workspace_bin(Path::new(RVSD), "rvsadm", "rvsadm").expect("rvsadm binary");
@@ -66,25 +53,12 @@ fn start<'a>(topo: &'a NatTopology, mode: &str, fast: bool) -> Rvsd<'a> {
     d
 }
 
-fn ipvsadm(d: &Rvsd, line: &str) -> String {
-    d.ipvsadm(line).unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn wait_xdp_services(d: &Rvsd, n: usize) {
     let want = format!("xdp steering {n} service(s)");
     Netns::wait_for(&want, Duration::from_secs(10), || {
         d.log_text().contains(&want)
     })
     .unwrap_or_else(|e| panic!("{e}; rvsd log:\n{}", d.log_text()));
-}
-
-fn curls(topo: &NatTopology, n: usize) -> Vec<String> {
-    (0..n)
-        .map(|_| {
-            topo.curl_from_client(NAT_VIP, 80)
-                .unwrap_or_else(|e| format!("curl failed: {e}"))
-        })
-        .collect()
 }
 
 /// The numbers of the last fast-path log line: (forwarded in XDP,
@@ -128,62 +102,6 @@ fn rs_packets(topo: &NatTopology) -> (u64, u64) {
         tx += link_counter(ns, "eth0", "tx_packets").expect("tx_packets");
     }
     (rx, tx)
-}
-
-/// rvsd's user + system CPU time so far, milliseconds (from
-/// /proc/<pid>/stat, clock ticks of 10 ms).
-fn rvsd_cpu_ms(d: &Rvsd) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", d.pid.pid)).unwrap_or_default();
-    // Fields after the command name (which ends with ')').
-    let rest = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
-    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) * 10
-}
-
-/// Download /big (10 MB) from the VIP; returns the body.
-fn download(topo: &NatTopology, d: &Rvsd) -> Vec<u8> {
-    let got_path = topo.dir.join("got-big");
-    let got_s = got_path.to_string_lossy().to_string();
-    let url = format!("http://{NAT_VIP}/big");
-    let out = topo
-        .client
-        .output(
-            &[
-                "curl",
-                "-sS",
-                "--noproxy",
-                "*",
-                "--max-time",
-                "60",
-                "-o",
-                &got_s,
-                "-w",
-                "%{size_download}",
-                &url,
-            ],
-            &[],
-        )
-        .expect("run curl");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        SIZE.to_string(),
-        "curl: {}\nrvsd log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        d.log_text()
-    );
-    std::fs::read(&got_path).expect("read the download")
-}
-
-fn big_file(topo: &NatTopology) -> Vec<u8> {
-    let body: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
-    for rs in ["www-rs1", "www-rs2"] {
-        std::fs::write(topo.dir.join(rs).join("big"), &body).expect("write the big file");
-    }
-    body
 }
 
 fn gro_on_client(topo: &NatTopology) {
@@ -236,9 +154,9 @@ fn walkthrough_and_download(tag: &str, mode: &str) {
     ipvsadm(&d, "-Z");
     let (rx0, tx0) = rs_packets(&topo);
     let before = fast_counters(&d.log_text()).unwrap_or((0, 0));
-    let cpu0 = rvsd_cpu_ms(&d);
+    let cpu0 = cpu_ms(d.pid.pid);
     let got = download(&topo, &d);
-    let cpu = rvsd_cpu_ms(&d) - cpu0;
+    let cpu = cpu_ms(d.pid.pid) - cpu0;
     assert!(got == body, "the download differs from the file");
     let (rx1, tx1) = rs_packets(&topo);
     let (rs_in, rs_out) = (rx1 - rx0, tx1 - tx0);
@@ -346,10 +264,10 @@ fn rvsd_cpu_for_a_download() {
             assert_eq!(curls(&topo, 1), ["RS1-web1"]);
             let mut samples = Vec::new();
             for _ in 0..3 {
-                let cpu0 = rvsd_cpu_ms(&d);
+                let cpu0 = cpu_ms(d.pid.pid);
                 let started = std::time::Instant::now();
                 let got = download(&topo, &d);
-                samples.push((rvsd_cpu_ms(&d) - cpu0, started.elapsed().as_millis()));
+                samples.push((cpu_ms(d.pid.pid) - cpu0, started.elapsed().as_millis()));
                 assert!(got == body);
             }
             eprintln!("MEASURE mode={mode} fastpath={fast}: (rvsd CPU ms, wall ms) per 10 MB download: {samples:?}");
