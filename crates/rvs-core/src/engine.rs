@@ -179,6 +179,8 @@ pub struct Engine {
     pub(crate) mtu: u16,
     /// IPIP identification counter.
     pub(crate) ident: u16,
+    /// Reused buffer for the inner packet of IPIP encapsulation.
+    pub(crate) scratch: Vec<u8>,
     last_estimate: Option<EngineTime>,
     /// Time of the last `tick`, the "now" of listings between ticks.
     last_tick: Option<EngineTime>,
@@ -209,6 +211,7 @@ impl Engine {
             tunnel_source: None,
             mtu: 1500,
             ident: 0,
+            scratch: Vec::new(),
             last_estimate: None,
             last_tick: None,
             last_sched_gc: None,

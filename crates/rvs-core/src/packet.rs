@@ -206,23 +206,31 @@ fn update_field(frame: &mut [u8], at: usize, zero_means_none: bool, old: &[u8], 
 /// Change the source or destination address, fixing the IPv4 header
 /// checksum and the transport checksum.
 pub fn set_addr(frame: &mut [u8], info: &mut PacketInfo, side: Side, new: IpAddr) {
-    let (off, old_bytes, new_bytes): (usize, Vec<u8>, Vec<u8>) = match (info.family, side, new) {
-        (Family::V4, Side::Src, IpAddr::V4(n)) => (12, ip_octets(info.saddr), n.octets().to_vec()),
-        (Family::V4, Side::Dst, IpAddr::V4(n)) => (16, ip_octets(info.daddr), n.octets().to_vec()),
-        (Family::V6, Side::Src, IpAddr::V6(n)) => (8, ip_octets(info.saddr), n.octets().to_vec()),
-        (Family::V6, Side::Dst, IpAddr::V6(n)) => (24, ip_octets(info.daddr), n.octets().to_vec()),
+    let off = match (info.family, side, new) {
+        (Family::V4, Side::Src, IpAddr::V4(_)) => 12,
+        (Family::V4, Side::Dst, IpAddr::V4(_)) => 16,
+        (Family::V6, Side::Src, IpAddr::V6(_)) => 8,
+        (Family::V6, Side::Dst, IpAddr::V6(_)) => 24,
         _ => return,
     };
+    let old = match side {
+        Side::Src => info.saddr,
+        Side::Dst => info.daddr,
+    };
+    // Addresses as bytes on the stack: this runs for every NAT packet.
+    let (old_buf, len) = octets(old);
+    let (new_buf, _) = octets(new);
+    let (old_bytes, new_bytes) = (&old_buf[..len], &new_buf[..len]);
     let at = info.l3 + off;
     let Some(field) = frame.get_mut(at..at + new_bytes.len()) else {
         return;
     };
-    field.copy_from_slice(&new_bytes);
+    field.copy_from_slice(new_bytes);
     if info.family == Family::V4 {
-        update_field(frame, info.l3 + 10, false, &old_bytes, &new_bytes);
+        update_field(frame, info.l3 + 10, false, old_bytes, new_bytes);
     }
     if let Some((csum, zero_none)) = l4_checksum_field(info) {
-        update_field(frame, csum, zero_none, &old_bytes, &new_bytes);
+        update_field(frame, csum, zero_none, old_bytes, new_bytes);
     }
     match side {
         Side::Src => info.saddr = new,
@@ -230,10 +238,15 @@ pub fn set_addr(frame: &mut [u8], info: &mut PacketInfo, side: Side, new: IpAddr
     }
 }
 
-fn ip_octets(a: IpAddr) -> Vec<u8> {
+/// An address's bytes in a fixed buffer, and how many are used.
+fn octets(a: IpAddr) -> ([u8; 16], usize) {
+    let mut buf = [0u8; 16];
     match a {
-        IpAddr::V4(v) => v.octets().to_vec(),
-        IpAddr::V6(v) => v.octets().to_vec(),
+        IpAddr::V4(v) => {
+            buf[..4].copy_from_slice(&v.octets());
+            (buf, 4)
+        }
+        IpAddr::V6(v) => (v.octets(), 16),
     }
 }
 

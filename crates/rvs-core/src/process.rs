@@ -772,7 +772,11 @@ impl Engine {
                 // The outer DF copies the inner one only with pmtu_disc
                 // (and never for an IPv6 inner packet).
                 let df = info.family == Family::V4 && info.dont_frag && self.table.knobs.pmtu_disc;
-                let inner = packet::ip_packet(frame, info).to_vec();
+                // The inner packet goes through a scratch buffer the engine
+                // keeps, so a TUN packet costs no allocation once warm.
+                let mut inner = std::mem::take(&mut self.scratch);
+                inner.clear();
+                inner.extend_from_slice(packet::ip_packet(frame, info));
                 let l3 = info.l3;
                 frame.truncate(l3);
                 frame.resize(l3 + IPIP_OVERHEAD + inner.len(), 0);
@@ -785,14 +789,18 @@ impl Engine {
                     self.ident = self.ident.wrapping_add(1);
                     self.ident
                 };
-                let Some(out) = frame.get_mut(l3..) else {
-                    return drop_verdict(DropReason::Malformed);
+                let built = match frame.get_mut(l3..) {
+                    Some(out) => rvs_wire::build::build_ipip_with_ident(
+                        src, rip, info.ttl, df, ident, &inner, out,
+                    ),
+                    None => Err(rvs_wire::WireError::Truncated {
+                        layer: rvs_wire::Layer::Output,
+                        need: l3,
+                        have: 0,
+                    }),
                 };
-                if rvs_wire::build::build_ipip_with_ident(
-                    src, rip, info.ttl, df, ident, &inner, out,
-                )
-                .is_err()
-                {
+                self.scratch = inner;
+                if built.is_err() {
                     return drop_verdict(DropReason::Malformed);
                 }
                 set_ethertype_ipv4(frame, l3);
