@@ -175,6 +175,7 @@ fn drops(s: &EngineStats) -> u64 {
 /// Run one frame and check the counters moved as the verdict says.
 fn run(e: &mut Engine, mut frame: Vec<u8>, fwmark: u32, now: u64) {
     let before = e.stats();
+    let original = frame.clone();
     let v = e.process(
         &mut frame,
         PacketMeta { fwmark, ingress: 0 },
@@ -186,6 +187,11 @@ fn run(e: &mut Engine, mut frame: Vec<u8>, fwmark: u32, now: u64) {
     assert_eq!(drops(&after) - drops(&before), u64::from(is_drop), "{v:?}");
     if let Verdict::Drop { reply: Some(_), .. } = v {
         assert_eq!(after.icmp_sent, before.icmp_sent + 1);
+    }
+    // Datapaths that cannot hand the original back (AF_XDP) re-inject the
+    // frame the engine returns: a passed frame must be untouched.
+    if matches!(v, Verdict::Pass | Verdict::Local) {
+        assert_eq!(frame, original, "{v:?} changed the frame");
     }
 }
 

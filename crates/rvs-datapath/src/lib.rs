@@ -120,8 +120,16 @@ pub trait PacketDevice {
     type Token;
     /// Wait for the next frame.
     fn recv(&mut self) -> Result<RxFrame<Self::Token>, DatapathError>;
-    /// Give a received frame back with its fate.
-    fn release(&mut self, token: Self::Token, release: Release) -> Result<(), DatapathError>;
+    /// Give a received frame back with its fate. `frame` is the frame as
+    /// the engine left it: unchanged when `release` is `ToHost` (the
+    /// engine never rewrites a frame it passes), so a device that cannot
+    /// hand the original back (AF_XDP) re-injects these bytes.
+    fn release(
+        &mut self,
+        token: Self::Token,
+        frame: &[u8],
+        release: Release,
+    ) -> Result<(), DatapathError>;
 }
 
 /// Where forwarded frames go out.
@@ -158,7 +166,7 @@ pub fn run_once<D: PacketDevice, S: FrameSink>(
     let send = match decide(&mut frame, meta) {
         Verdict::Pass | Verdict::Local => {
             stats.to_host += 1;
-            return device.release(token, Release::ToHost);
+            return device.release(token, &frame, Release::ToHost);
         }
         Verdict::Forward(t) => Some(t),
         Verdict::Drop { reply, .. } => {
@@ -172,7 +180,7 @@ pub fn run_once<D: PacketDevice, S: FrameSink>(
             Err(_) => stats.tx_errors += 1,
         }
     }
-    device.release(token, Release::Consume)
+    device.release(token, &frame, Release::Consume)
 }
 
 #[cfg(test)]

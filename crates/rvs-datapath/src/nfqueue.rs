@@ -140,12 +140,18 @@ impl PacketDevice for NfqueueDevice {
                     });
                 }
                 // Not IP: cannot be ours; give it back at once.
-                None => self.release(QueuedPacket(msg), Release::ToHost)?,
+                None => self.release(QueuedPacket(msg), &[], Release::ToHost)?,
             }
         }
     }
 
-    fn release(&mut self, token: QueuedPacket, release: Release) -> Result<(), DatapathError> {
+    fn release(
+        &mut self,
+        token: QueuedPacket,
+        _frame: &[u8],
+        release: Release,
+    ) -> Result<(), DatapathError> {
+        // The kernel still holds the original; a verdict is enough.
         let mut msg = token.0;
         msg.set_verdict(match release {
             Release::ToHost => nfq::Verdict::Accept,

@@ -30,7 +30,12 @@ impl PacketDevice for FakeDevice {
             token: self.next,
         })
     }
-    fn release(&mut self, token: u32, release: Release) -> Result<(), DatapathError> {
+    fn release(
+        &mut self,
+        token: u32,
+        _frame: &[u8],
+        release: Release,
+    ) -> Result<(), DatapathError> {
         self.released.push((token, release));
         Ok(())
     }

@@ -82,8 +82,6 @@ pub struct XdpDevice {
     sockets: Vec<XskSocket>,
     next: usize,
     stats: XdpDeviceStats,
-    /// The last frame handed out, as received (for re-injection).
-    last: Vec<u8>,
     reinject: Transmitter,
     added: mpsc::Receiver<XskSocket>,
     adder: SocketAdder,
@@ -109,7 +107,6 @@ impl XdpDevice {
             sockets,
             next: 0,
             stats: XdpDeviceStats::default(),
-            last: Vec::new(),
             reinject,
             added,
             adder: SocketAdder {
@@ -203,19 +200,18 @@ impl XdpDevice {
         Ok(())
     }
 
-    fn reinject(&mut self) -> Result<(), DatapathError> {
-        let (packet_at, dst) =
-            ip_destination(&self.last).ok_or(DatapathError::BadFrame(self.last.len()))?;
+    fn reinject(&mut self, frame: &[u8]) -> Result<(), DatapathError> {
+        let (packet_at, dst) = ip_destination(frame).ok_or(DatapathError::BadFrame(frame.len()))?;
         let how = Transmit {
             route: Route::Routed { next_hop: dst },
             dst_mac: None,
         };
         if packet_at == ETH_HLEN {
-            return self.reinject.transmit(&self.last, how);
+            return self.reinject.transmit(frame, how);
         }
         // A VLAN tag: the transmitter expects a plain Ethernet header.
         let mut plain = vec![0u8; ETH_HLEN];
-        plain.extend_from_slice(self.last.get(packet_at..).unwrap_or(&[]));
+        plain.extend_from_slice(frame.get(packet_at..).unwrap_or(&[]));
         self.reinject.transmit(&plain, how)
     }
 }
@@ -256,8 +252,6 @@ impl PacketDevice for XdpDevice {
                         "xdp: completed a partial checksum (local sender with offload; further ones counted)",
                     );
                 }
-                self.last.clear();
-                self.last.extend_from_slice(&frame);
                 return Ok(RxFrame {
                     frame,
                     meta: PacketMeta { fwmark: 0, ingress },
@@ -268,9 +262,9 @@ impl PacketDevice for XdpDevice {
         }
     }
 
-    fn release(&mut self, _token: (), release: Release) -> Result<(), DatapathError> {
+    fn release(&mut self, _token: (), frame: &[u8], release: Release) -> Result<(), DatapathError> {
         if release == Release::ToHost {
-            match self.reinject() {
+            match self.reinject(frame) {
                 Ok(()) => {
                     self.stats.reinjected += 1;
                     self.notice(
