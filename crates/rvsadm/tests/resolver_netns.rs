@@ -10,7 +10,7 @@
 
 use rvs_testnet::{is_root, unique_prefix, Netns};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 const HOSTS: &str = "127.0.0.1\tlocalhost\n\
@@ -40,19 +40,9 @@ impl Drop for EtcNetns {
     }
 }
 
-/// rvsd on a private socket, and its temporary directory.
-struct Daemon {
-    child: Child,
-    dir: PathBuf,
-}
+mod private_rvsd;
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use private_rvsd::Daemon;
 
 /// Everything the test made; fields drop in order: rvsd, then the
 /// namespace, then its /etc files.
@@ -69,14 +59,7 @@ fn start() -> Option<World> {
         eprintln!("skipping: network namespaces need root");
         return None;
     }
-    let rvsd = PathBuf::from(env!("CARGO_BIN_EXE_rvsadm")).with_file_name("rvsd");
-    if !rvsd.exists() {
-        eprintln!(
-            "skipping: {} not built (run the workspace tests)",
-            rvsd.display()
-        );
-        return None;
-    }
+    private_rvsd::rvsd_path()?;
     let name = unique_prefix("rvsres");
     let etc = EtcNetns(Path::new("/etc/netns").join(&name));
     std::fs::create_dir_all(&etc.0).expect("/etc/netns/<ns>");
@@ -113,37 +96,9 @@ fn start() -> Option<World> {
     ] {
         ns.ip(args).expect("namespace setup");
     }
-    let dir = std::env::temp_dir().join(format!("{name}-rvsd"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let socket = dir.join("rvsd.sock");
-    let log = dir.join("rvsd.log");
-    let child = Command::new(&rvsd)
-        .arg("--no-datapath")
-        .arg("--socket")
-        .arg(&socket)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("rvsd log"))
-        .spawn()
-        .expect("start rvsd");
-    let mut daemon = Daemon { child, dir };
-    let link = daemon.dir.join("ipvsadm");
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_rvsadm"), &link).expect("symlink");
-    // The socket file appears at bind(2), a moment before listen(2): only
-    // a successful connect says rvsd serves (bounded, generous under load).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Ok(Some(status)) = daemon.child.try_wait() {
-            panic!("rvsd exited ({status}):\n{log_text}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "rvsd does not serve its socket after 30 s:\n{log_text}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let daemon = private_rvsd::start(&format!("{name}-rvsd")).expect("rvsd is built");
+    let link = private_rvsd::link_rvsadm(&daemon, "ipvsadm");
+    let socket = daemon.socket.clone();
     Some(World {
         _daemon: daemon,
         ns,

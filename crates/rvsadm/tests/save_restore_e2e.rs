@@ -4,52 +4,16 @@
 //! private socket.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-struct Daemon {
-    child: Child,
-    dir: PathBuf,
-}
+mod private_rvsd;
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use private_rvsd::Daemon;
 
 /// Starts rvsd on `<tmp>/rvsd.sock` and links the rvsadm binary under
 /// every personality name in `<tmp>`.
 fn start() -> Option<(Daemon, PathBuf)> {
-    let adm = PathBuf::from(env!("CARGO_BIN_EXE_rvsadm"));
-    let rvsd = adm.with_file_name("rvsd");
-    if !rvsd.exists() {
-        eprintln!(
-            "skipping: {} not built (run the workspace tests)",
-            rvsd.display()
-        );
-        return None;
-    }
-    let dir = std::env::temp_dir().join(format!("rvs-save-restore-e2e-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let socket = dir.join("rvsd.sock");
-    let log = dir.join("rvsd.log");
-    // `--no-datapath`: this rvsd runs in the host's namespace, where it
-    // must not steer packets (no XDP program, no netfilter rule); the
-    // test only needs its control socket.
-    let child = Command::new(&rvsd)
-        .arg("--no-datapath")
-        .arg("--socket")
-        .arg(&socket)
-        .env_remove("RVSD_DATAPATH")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("rvsd log"))
-        .spawn()
-        .expect("start rvsd");
+    let daemon = private_rvsd::start("rvs-save-restore-e2e")?;
     for name in [
         "ipvsadm",
         "ipvsadm-save",
@@ -57,35 +21,10 @@ fn start() -> Option<(Daemon, PathBuf)> {
         "rvsadm-save",
         "rvsadm-restore",
     ] {
-        std::os::unix::fs::symlink(&adm, dir.join(name)).expect("symlink");
+        private_rvsd::link_rvsadm(&daemon, name);
     }
-    let mut daemon = Daemon { child, dir };
-    wait_ready(&mut daemon.child, &socket, &log);
     let dir = daemon.dir.clone();
     Some((daemon, dir))
-}
-
-/// Wait (bounded, generous for a loaded machine) until rvsd accepts
-/// connections on `socket`. The socket file appears at bind(2), a moment
-/// before listen(2); only a successful connect says rvsd is serving.
-fn wait_ready(child: &mut Child, socket: &Path, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-            return;
-        }
-        let log_text = || std::fs::read_to_string(log).unwrap_or_default();
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("rvsd exited ({status}):\n{}", log_text());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "rvsd does not serve {} after 30 s:\n{}",
-            socket.display(),
-            log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Runs `<dir>/<name> args` with stdin; returns (stdout, stderr, rc).

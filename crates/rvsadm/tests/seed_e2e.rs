@@ -4,78 +4,17 @@
 //! without traffic; with no packets here, ActiveConn/InActConn stay 0.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-struct Daemon {
-    child: Child,
-    dir: PathBuf,
-}
+mod private_rvsd;
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn rvsd_path() -> PathBuf {
-    let adm = PathBuf::from(env!("CARGO_BIN_EXE_rvsadm"));
-    adm.with_file_name("rvsd")
-}
+use private_rvsd::Daemon;
 
 fn start() -> Option<(Daemon, PathBuf, PathBuf)> {
-    let rvsd = rvsd_path();
-    if !rvsd.exists() {
-        eprintln!(
-            "skipping: {} not built (run the workspace tests)",
-            rvsd.display()
-        );
-        return None;
-    }
-    let dir = std::env::temp_dir().join(format!("rvs-seed-e2e-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let socket = dir.join("rvsd.sock");
-    let log = dir.join("rvsd.log");
-    let child = Command::new(&rvsd)
-        .arg("--no-datapath")
-        .arg("--socket")
-        .arg(&socket)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("rvsd log"))
-        .spawn()
-        .expect("start rvsd");
-    let mut daemon = Daemon { child, dir };
-    let link = daemon.dir.join("ipvsadm");
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_rvsadm"), &link).expect("symlink");
-    wait_ready(&mut daemon.child, &socket, &log);
+    let daemon = private_rvsd::start("rvs-seed-e2e")?;
+    let link = private_rvsd::link_rvsadm(&daemon, "ipvsadm");
+    let socket = daemon.socket.clone();
     Some((daemon, link, socket))
-}
-
-/// Wait (bounded, generous for a loaded machine) until rvsd accepts
-/// connections on `socket`. The socket file appears at bind(2), a moment
-/// before listen(2); only a successful connect says rvsd is serving.
-fn wait_ready(child: &mut Child, socket: &Path, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-            return;
-        }
-        let log_text = || std::fs::read_to_string(log).unwrap_or_default();
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("rvsd exited ({status}):\n{}", log_text());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "rvsd does not serve {} after 30 s:\n{}",
-            socket.display(),
-            log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn ipvsadm(link: &Path, socket: &Path, args: &[&str], stdin: &[u8]) -> (String, String, i32) {
